@@ -1,0 +1,343 @@
+"""Deep-unfolding RNNs: reweighted-RNN, l1-l1-RNN, Sista-RNN, and Algorithm 1 of paper 001.
+
+Notation (DESIGN 3): measurements x_t in R^n, codes h_t in R^h, signal s_t = D h_t in R^n0,
+sensing matrix A (n x n0), dictionary D (n0 x h), correlation matrix P (h x h; G in paper
+001), d layers (= unfolded iterations).
+
+Every layer applies one proximal-gradient step to the code, starting at time t from
+h_t^(0) = P h_{t-1}^(d) (Sista-RNN: D^T F D h_{t-1}^(d)). The coupled weight matrices are
+never re-formed per step; each forward either forms them once ("explicit") or applies them
+as products of their thin factors ("factored"), whichever costs fewer flops for the batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from ..dictionaries import dct_dictionary, uniform_dictionary
+from ..prox import prox_l1l1, soft_threshold
+from ._checks import check_input, check_sizes, check_state
+
+__all__ = ["ReweightedRNN", "L1L1RNN", "SistaRNN", "algorithm1"]
+
+_WEIGHT_FORMS = ("auto", "explicit", "factored")
+
+
+def _positive_log(value: float, name: str) -> nn.Parameter:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return nn.Parameter(torch.tensor(math.log(value)))
+
+
+class _Unfolding(nn.Module):
+    """Sizes, sensing matrix A, dictionary D, initial state h0 and input checks."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 signal_size: int | None = None, *, A: Tensor | None = None,
+                 D: Tensor | None = None, train_A: bool | None = None, train_D: bool = True,
+                 dictionary: str = "uniform", weight_form: str = "auto", seed: int | None = None):
+        super().__init__()
+        check_sizes(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
+                    signal_size=signal_size)
+        if weight_form not in _WEIGHT_FORMS:
+            raise ValueError(f"weight_form must be one of {_WEIGHT_FORMS}, got {weight_form!r}")
+        n, h = input_size, hidden_size
+        n0 = input_size if signal_size is None else signal_size
+        self.input_size, self.hidden_size, self.num_layers, self.signal_size = n, h, num_layers, n0
+        self.weight_form = weight_form
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+
+        if A is None:
+            if n == n0:  # the papers' classification setting: A = I, fixed
+                A, default_train = torch.eye(n), False
+            else:  # Gaussian sensing matrix with E||A s||^2 = ||s||^2
+                A, default_train = torch.randn(n, n0, generator=gen) / math.sqrt(n), True
+        else:
+            default_train = True
+        self._register_matrix("A", A, (n, n0), default_train if train_A is None else train_A)
+
+        if D is None:
+            if dictionary == "dct":
+                D = dct_dictionary(n0, h)
+            elif dictionary == "uniform":
+                D = uniform_dictionary(n0, h, generator=gen)
+            else:
+                raise ValueError(f"dictionary must be 'dct' or 'uniform', got {dictionary!r}")
+        self._register_matrix("D", D, (n0, h), train_D)
+        self.h0 = nn.Parameter(torch.zeros(h))
+
+    def _register_matrix(self, name: str, value: Tensor, shape: tuple[int, int], trainable: bool):
+        if not isinstance(value, Tensor) or tuple(value.shape) != shape:
+            got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            raise ValueError(f"{name} must be a tensor of shape {shape}, got {got}")
+        if not bool(torch.isfinite(value).all()):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        if isinstance(value, nn.Parameter):  # shared with the caller (e.g. the task's decoder)
+            self.register_parameter(name, value)
+        elif trainable:
+            self.register_parameter(name, nn.Parameter(value.detach().clone().float()))
+        else:
+            self.register_buffer(name, value.detach().clone().float())
+
+    def _initial_state(self, x: Tensor, h0: Tensor | None) -> Tensor:
+        check_input(x, self.input_size)
+        B = x.shape[0]
+        if h0 is None:
+            return self.h0.expand(B, self.hidden_size)
+        if h0.dim() == 3 and h0.shape[0] == 1:  # torch's [num_layers * dirs, B, h] layout
+            h0 = h0[0]
+        check_state(h0, (B, self.hidden_size))
+        return h0
+
+    def _explicit(self, batch_steps: int, explicit_flops: float, factored_flops: float) -> bool:
+        if self.weight_form != "auto":
+            return self.weight_form == "explicit"
+        return explicit_flops + batch_steps * self.num_layers * self.hidden_size ** 2 \
+            < batch_steps * self.num_layers * factored_flops
+
+    def extra_repr(self) -> str:
+        return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, "
+                f"num_layers={self.num_layers}, signal_size={self.signal_size}")
+
+
+class _L1L1Family(_Unfolding):
+    """reweighted-RNN (reweighted=True) and l1-l1-RNN (Z_l = I, g_l = 1), paper 001 eq. 8-12."""
+
+    reweighted: bool = True
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 signal_size: int | None = None, *, c: float = 1.0, lambda1: float = 0.003,
+                 lambda2: float = 0.02, **kw):
+        super().__init__(input_size, hidden_size, num_layers, signal_size, **kw)
+        h, d = hidden_size, num_layers
+        self.P = nn.Parameter(torch.eye(h))
+        if self.reweighted:
+            self.Z = nn.Parameter(torch.eye(h).repeat(d, 1, 1))
+            self.log_g = nn.Parameter(torch.zeros(d, h))
+        self.log_c = _positive_log(c, "c")
+        self.log_lambda1 = _positive_log(lambda1, "lambda1")
+        self.log_lambda2 = _positive_log(lambda2, "lambda2")
+
+    @property
+    def c(self) -> Tensor:
+        return self.log_c.exp()
+
+    @property
+    def lambda1(self) -> Tensor:
+        return self.log_lambda1.exp()
+
+    @property
+    def lambda2(self) -> Tensor:
+        return self.log_lambda2.exp()
+
+    @property
+    def g(self) -> Tensor:
+        """Reweighting vectors g_1..g_d, [d, h] (all ones for l1-l1-RNN)."""
+        if self.reweighted:
+            return self.log_g.exp()
+        return torch.ones(self.num_layers, self.hidden_size, device=self.P.device)
+
+    def thresholds(self) -> tuple[Tensor, Tensor]:
+        """Per-layer, per-unit prox parameters a_l = lambda1 g_l / c, b_l = lambda2 g_l / c."""
+        g = self.g / self.c
+        return self.lambda1 * g, self.lambda2 * g
+
+    def _gram_step(self) -> Tensor:
+        """I - (1/c) D^T A^T A D, the gradient step on the fidelity term (h x h)."""
+        AD = self.A @ self.D
+        return torch.eye(self.hidden_size, device=AD.device) - AD.T @ AD / self.c
+
+    def effective_weights(self) -> dict:
+        """Coupled matrices of eq. 9-11 (paper 001): W_1 = Z_1 (I - D^T A^T A D / c) P,
+        W_l = Z_l (I - D^T A^T A D / c), U_l = Z_l D^T A^T / c; l1-l1-RNN has Z_l = I (eq. 12)."""
+        step = self._gram_step()
+        U = (self.A @ self.D).T / self.c
+        Ws, Us = [], []
+        for layer in range(self.num_layers):
+            W = step @ self.P if layer == 0 else step
+            if self.reweighted:
+                Ws.append(self.Z[layer] @ W)
+                Us.append(self.Z[layer] @ U)
+            else:
+                Ws.append(W)
+                Us.append(U)
+        return {"W": Ws, "U": Us, "h0": self.h0}
+
+    def forward(self, x: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """x [B, T, n] -> (codes [B, T, h], h_T [B, h]); eq. 8 of paper 001 for every t."""
+        h_prev = self._initial_state(x, h0)
+        B, T, n = x.shape
+        h, d = self.hidden_size, self.num_layers
+        c = self.c
+        AD = self.A @ self.D  # n x h
+        ADc = AD / c
+        a, b = self.thresholds()
+        xt = x.transpose(0, 1).reshape(T * B, n)
+        if self.reweighted:  # U_l x_t for every l and t in one batched matmul: [d, T, B, h]
+            Ux = torch.matmul(xt, (self.Z @ ADc.T).transpose(1, 2)).view(d, T, B, h)
+            ZT = self.Z.transpose(1, 2)
+        else:
+            Ux = (xt @ ADc).view(1, T, B, h).expand(d, T, B, h)
+        mats = d if self.reweighted else 1
+        explicit = self._explicit(B * T, mats * h ** 3 + n * h * h,
+                                  (h * h if self.reweighted else 0) + 2 * n * h)
+        if explicit:  # Z_l (I - M/c), acting on h_t^(l-1) with h_t^(0) = P h_{t-1}
+            step = torch.eye(h, device=x.device, dtype=x.dtype) - AD.T @ ADc
+            WT = (self.Z @ step).transpose(1, 2) if self.reweighted else step.T.unsqueeze(0)
+        PT = self.P.T
+        outputs = []
+        for t in range(T):
+            s = h_prev @ PT  # side information P h_{t-1}, also h_t^(0)
+            z = s
+            for layer in range(d):
+                if explicit:
+                    u = torch.addmm(Ux[layer, t], z, WT[layer if self.reweighted else 0])
+                else:
+                    r = torch.addmm(z, z @ AD.T, ADc, alpha=-1.0)
+                    u = torch.addmm(Ux[layer, t], r, ZT[layer]) if self.reweighted \
+                        else r + Ux[layer, t]
+                z = prox_l1l1(u, a[layer], b[layer], s)
+            outputs.append(z)
+            h_prev = z
+        return torch.stack(outputs, dim=1), h_prev
+
+
+class ReweightedRNN(_L1L1Family):
+    """reweighted-RNN (paper 001 eq. 8-11; paper 000 eq. 3-6).
+
+    h_t^(l) = Phi_{lambda1 g_l/c, lambda2 g_l/c, P h_{t-1}}(W_l h_t^(l-1) + U_l x_t) with
+    the coupled W_l, U_l of ``effective_weights`` and the prox ``unfoldrnn.prox.prox_l1l1``.
+    Trainable: A (unless frozen), D, P, h0, Z_1..Z_d, g_1..g_d, c, lambda1, lambda2; the
+    positive ones (c, lambda, g) are stored as logarithms. Init: Z_l = P = I, g_l = 1 and
+    (c, lambda1, lambda2) = (1.0, 0.003, 0.02) as in paper 000 Sec. 4.1.
+    """
+
+    reweighted = True
+
+
+class L1L1RNN(_L1L1Family):
+    """l1-l1-RNN (Le et al. 2019; paper 001 eq. 12, paper 000 eq. 7-10): reweighted-RNN with
+    Z_l = I and g_l = 1, so U_l = D^T A^T / c and one shared W_2 = I - D^T A^T A D / c."""
+
+    reweighted = False
+
+
+class SistaRNN(_Unfolding):
+    """Sista-RNN (Wisdom et al. 2017; DESIGN 3.4): unfolded ISTA for
+    min_h ||x_t - A D h||^2 / 2 + lambda1 ||h||_1 + lambda2/2 ||D h - F D h_{t-1}||^2.
+
+    With step 1/alpha, V = D^T A^T / alpha, S = I - D^T (A^T A + lambda2 I) D / alpha and
+    K = D^T F D (F is n0 x n0, initialised to I):
+    h^(1) = soft_{lambda1/alpha}(W_1 h_{t-1} + V x_t), W_1 = S K + (lambda2/alpha) K,
+    h^(k) = soft_{lambda1/alpha}(S h^(k-1) + V x_t + (lambda2/alpha) K h_{t-1}), k > 1.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 signal_size: int | None = None, *, alpha: float = 1.0, lambda1: float = 0.003,
+                 lambda2: float = 0.02, **kw):
+        super().__init__(input_size, hidden_size, num_layers, signal_size, **kw)
+        self.F = nn.Parameter(torch.eye(self.signal_size))
+        self.log_alpha = _positive_log(alpha, "alpha")
+        self.log_lambda1 = _positive_log(lambda1, "lambda1")
+        self.log_lambda2 = _positive_log(lambda2, "lambda2")
+
+    @property
+    def alpha(self) -> Tensor:
+        return self.log_alpha.exp()
+
+    @property
+    def lambda1(self) -> Tensor:
+        return self.log_lambda1.exp()
+
+    @property
+    def lambda2(self) -> Tensor:
+        return self.log_lambda2.exp()
+
+    def _fidelity(self) -> Tensor:
+        """A^T A + lambda2 I (n0 x n0)."""
+        return self.A.T @ self.A + self.lambda2 * torch.eye(self.signal_size, device=self.A.device)
+
+    def effective_weights(self) -> dict:
+        """W_1 = S K + (lambda2/alpha) K, W_k = S (k > 1), U_k = V; plus "S" and "W_prev", the
+        matrix (lambda2/alpha) K acting on h_{t-1} in layers k > 1 (DESIGN 3.4)."""
+        h = self.hidden_size
+        D = self.D
+        S = torch.eye(h, device=D.device) - D.T @ self._fidelity() @ D / self.alpha
+        K = D.T @ self.F @ D
+        W_prev = self.lambda2 / self.alpha * K
+        V = (self.A @ D).T / self.alpha
+        W = [S @ K + W_prev] + [S] * (self.num_layers - 1)
+        return {"W": W, "U": [V] * self.num_layers, "h0": self.h0, "S": S, "W_prev": W_prev}
+
+    def forward(self, x: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """x [B, T, n] -> (codes [B, T, h], h_T [B, h])."""
+        h_prev = self._initial_state(x, h0)
+        B, T, n = x.shape
+        h, n0, d = self.hidden_size, self.signal_size, self.num_layers
+        alpha = self.alpha
+        D = self.D
+        Vx = (x.transpose(0, 1).reshape(T * B, n) @ (self.A @ D / alpha)).view(T, B, h)
+        thr = self.lambda1 / alpha
+        side = self.lambda2 / alpha
+        gram = self._fidelity()
+        explicit = self._explicit(B * T, 2 * h ** 2 * n0 + h * n0 ** 2, 2 * n0 * h + n0 * n0)
+        if explicit:
+            ST = (torch.eye(h, device=x.device, dtype=x.dtype) - D.T @ gram @ D / alpha).T
+            KT = (D.T @ self.F @ D).T
+        else:
+            Dg = gram @ D / alpha  # n0 x h
+            FTD = self.F.T @ D  # rows: h K^T = (h D^T) F^T D
+        outputs = []
+        for t in range(T):
+            k = h_prev @ KT if explicit else (h_prev @ D.T) @ FTD  # h_t^(0) = D^T F D h_{t-1}
+            base = Vx[t] + side * k
+            z = k
+            for _ in range(d):
+                if explicit:
+                    u = torch.addmm(base, z, ST)
+                else:
+                    u = torch.addmm(z + base, z @ D.T, Dg, alpha=-1.0)
+                z = soft_threshold(u, thr)
+            outputs.append(z)
+            h_prev = z
+        return torch.stack(outputs, dim=1), h_prev
+
+
+def algorithm1(x: Tensor, A: Tensor, D: Tensor, P: Tensor, Z: Tensor, g: Tensor, c, lambda1,
+               lambda2, num_iters: int, h0: Tensor | None = None) -> Tensor:
+    """Algorithm 1 of paper 001: proximal gradient for the reweighted l1-l1 problem (3).
+
+    For t = 1..T, starting from h_t^(0) = P h_{t-1} (G in the paper), iterate
+    u = (Z_l - Z_l D^T A^T A D / c) h^(l-1) + Z_l D^T A^T x_t / c,
+    h^(l) = Phi_{lambda1 g_l / c, lambda2 g_l / c, P h_{t-1}}(u),   l = 1..num_iters.
+    x is [B, T, n]; Z is one h x h matrix or [num_iters, h, h]; g is [h] or [num_iters, h];
+    h0 defaults to zeros. Returns the codes [B, T, h]. With Z = I, g = 1 and c >= ||A D||^2
+    it converges (num_iters -> inf) to the minimiser of problem (3) at every t.
+    """
+    if x.dim() != 3:
+        raise ValueError(f"x must be [batch, time, n], got shape {tuple(x.shape)}")
+    check_sizes(num_iters=num_iters)
+    B, T, _ = x.shape
+    h = D.shape[1]
+    Zs = Z.expand(num_iters, h, h) if Z.dim() == 2 else Z
+    gs = g.expand(num_iters, h) if g.dim() == 1 else g
+    if Zs.shape[0] != num_iters or gs.shape[0] != num_iters:
+        raise ValueError("Z and g must be given once or once per iteration (num_iters)")
+    gram = D.T @ A.T @ A @ D
+    proj = D.T @ A.T
+    eye = torch.eye(h, dtype=x.dtype, device=x.device)
+    h_prev = torch.zeros(B, h, dtype=x.dtype, device=x.device) if h0 is None else h0
+    codes = []
+    for t in range(T):
+        side = h_prev @ P.T
+        z = side
+        for i in range(num_iters):
+            W = Zs[i] @ (eye - gram / c)
+            U = Zs[i] @ proj / c
+            z = prox_l1l1(z @ W.T + x[:, t] @ U.T, lambda1 * gs[i] / c, lambda2 * gs[i] / c, side)
+        codes.append(z)
+        h_prev = z
+    return torch.stack(codes, dim=1)
