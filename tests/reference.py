@@ -24,7 +24,7 @@ def reference_l1l1_family(model, x, h0=None):
 
 
 def reference_sista(model, x):
-    """DESIGN 3.4 literally: soft thresholds of W_1 h_{t-1} + V x_t, then S h + V x + W_prev h_{t-1}."""
+    """DESIGN 3.4 literally: soft(W_1 h_{t-1} + V x_t), then soft(S h + V x + W_prev h_{t-1})."""
     ew = model.effective_weights()
     thr = model.lambda1 / model.alpha
     B, T, _ = x.shape

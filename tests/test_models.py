@@ -1,15 +1,16 @@
 import pytest
 import torch
 
-from reference import reference_l1l1_family, reference_sista
 from unfoldrnn.models import (
-    MODEL_NAMES,
     L1L1RNN,
+    MODEL_NAMES,
     ReweightedRNN,
     SistaRNN,
     algorithm1,
     build,
 )
+
+from reference import reference_l1l1_family, reference_sista
 
 
 def perturb(model, scale=0.05, seed=0):

@@ -1,3 +1,3 @@
-"""unfoldrnn: deep-unfolding recurrent networks, their baselines, tasks and generalization bounds."""
+"""unfoldrnn: deep-unfolding RNNs, their baselines, tasks and generalization bounds."""
 
 __version__ = "0.1.0"
