@@ -68,16 +68,42 @@ def test_unknown_model_lists_the_names():
         build("transformer", 4, 4)
 
 
+# n = 8 < h/2 takes the low-rank gradient step, n = 16 the dense one
+@pytest.mark.parametrize("n", [8, 16])
 @pytest.mark.parametrize("cls", [ReweightedRNN, L1L1RNN])
-@pytest.mark.parametrize("form", ["explicit", "factored"])
-def test_l1l1_family_matches_the_literal_reference(cls, form):
+def test_l1l1_family_matches_the_literal_reference(cls, n):
     torch.manual_seed(1)
-    model = perturb(cls(8, 24, 3, signal_size=16, weight_form=form, lambda1=0.1, lambda2=0.2))
-    x = torch.randn(5, 6, 8)
-    codes, _ = model(x)
-    expected = reference_l1l1_family(model, x)
-    assert torch.allclose(codes, expected, atol=1e-5)
+    model = perturb(cls(n, 24, 3, signal_size=16, lambda1=0.1, lambda2=0.2)).double()
+    x = torch.randn(5, 6, n, dtype=torch.float64)
+    h0 = torch.randn(5, 24, dtype=torch.float64, requires_grad=True)
+    for start in (None, h0):
+        codes, h_last = model(x, start)
+        expected = reference_l1l1_family(model, x, start)
+        assert torch.allclose(codes, expected, atol=1e-10)
+        assert torch.equal(h_last, codes[:, -1])
     assert (codes == 0).float().mean() > 0.05  # the prox really thresholds
+
+
+@pytest.mark.parametrize("n", [8, 16])
+@pytest.mark.parametrize("cls", [ReweightedRNN, L1L1RNN])
+def test_hand_written_backward_matches_autograd_on_the_reference(cls, n):
+    torch.manual_seed(5)
+    model = perturb(cls(n, 24, 3, signal_size=16, lambda1=0.1, lambda2=0.2)).double()
+    x = torch.randn(4, 5, n, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(4, 24, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(4, 5, 24, dtype=torch.float64)
+    grads = []
+    for forward in (lambda: model(x, h0)[0], lambda: reference_l1l1_family(model, x, h0)):
+        model.zero_grad()
+        x.grad = h0.grad = None
+        (forward() * weights).sum().backward()
+        grads.append({name: p.grad.clone() for name, p in model.named_parameters()
+                      if name != "h0"}
+                     | {"x": x.grad.clone(), "h0_arg": h0.grad.clone()})
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        assert torch.allclose(grads[0][name], grads[1][name], atol=1e-9), name
+    assert grads[0]["P"].abs().sum() > 0 and grads[0]["log_lambda2"].abs() > 0
 
 
 @pytest.mark.parametrize("form", ["explicit", "factored"])

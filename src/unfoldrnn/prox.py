@@ -6,8 +6,9 @@ Both operators are element-wise and broadcast their parameters (per unit, per la
 * ``prox_l1l1(u, a, b, s)``: prox of a|v| + b|v - s| (paper 001, eq. 5-7 and
   Proposition B.1), the activation of l1-l1-RNN and reweighted-RNN.
 
-``prox_l1l1`` is a custom ``autograd.Function``: the forward pass keeps one int8 region
-code per element instead of the half-dozen float intermediates that autograd would keep.
+``prox_l1l1`` is a custom ``autograd.Function`` whose backward reads the piece of the
+piecewise-linear prox off its output v and s alone: it keeps no intermediate, where plain
+autograd would keep half a dozen tensors of the input's size.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["soft_threshold", "prox_l1l1", "prox_l1l1_reference"]
+__all__ = [
+    "soft_threshold", "prox_l1l1", "prox_l1l1_reference", "prox_value", "prox_backward",
+    "prox_kernels",
+]
 
 
 def soft_threshold(u: Tensor, a: Tensor | float) -> Tensor:
@@ -23,66 +27,76 @@ def soft_threshold(u: Tensor, a: Tensor | float) -> Tensor:
     return torch.sign(u) * torch.relu(u.abs() - a)
 
 
-# Region codes of the piecewise-linear prox (k1 = min(0, s) <= k2 = max(0, s)):
-#   0: v = u - a - b     (right of both kinks)
-#   1: v = k2            (plateau at the upper kink)
-#   2: v = u - m         (between the kinks; m = a - b if s >= 0 else b - a)
-#   3: v = k1            (plateau at the lower kink)
-#   4: v = u + a + b     (left of both kinks)
-# Bit 3 (value 8) of the code stores s < 0, needed to know which plateau equals s.
-_NEG = 8
+def prox_value(u: Tensor, a: Tensor, b: Tensor, s: Tensor) -> Tensor:
+    """Forward value of Phi_{a,b,s}(u), no autograd (see ``prox_l1l1``).
 
-
-def _prox_forward(u: Tensor, a: Tensor, b: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
-    neg = s < 0
+    v = clamp(u - m, k1, k2) + relu(u - a - b - k2) - relu(k1 - a - b - u) with
+    k1 = min(0, s), k2 = max(0, s), m = sign(s) (a - b). On the plateaus v is exactly k1 or
+    k2, which is what lets ``prox_backward`` read the piece off v.
+    """
     k1 = s.clamp(max=0)
     k2 = s.clamp(min=0)
-    m = torch.where(neg, b - a, a - b)
     ab = a + b
-    um = u - m
-    v = torch.minimum(torch.maximum(um, k1), k2)
-    upper = u > k2 + ab
-    lower = u < k1 - ab
-    v = torch.where(upper, u - ab, torch.where(lower, u + ab, v))
-    code = torch.full(v.shape, 2, dtype=torch.int8, device=v.device)
-    code.masked_fill_(um >= k2, 1).masked_fill_(um <= k1, 3)
-    code.masked_fill_(upper, 0).masked_fill_(lower, 4)
-    code += neg.to(torch.int8) * _NEG
-    return v, code
+    v = torch.clamp(u - torch.where(s < 0, b - a, a - b), k1, k2)
+    v += (u - ab - k2).relu_()
+    v -= (k1 - ab - u).relu_()
+    return v
+
+
+def prox_backward(grad: Tensor, v: Tensor, s: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Element-wise partial derivatives of v = Phi_{a,b,s}(u) times ``grad``, read off the
+    output v and s alone (no saved intermediates): returns (d/du, d/da, d/db, d/ds).
+
+    v lies on one of five pieces: v = u - a - b (v > k2), v = k2 or k1 (plateaus, slope 0 in u),
+    v = u - m with m = sign(s) (a - b) (k1 < v < k2) and v = u + a + b (v < k1); the plateau
+    equal to s passes the gradient to s. At s = 0 both plateaus sit at 0 and d/ds jumps
+    (1 on the right, 0 on the left): we take the left derivative, 0, as relu'(0) = 0.
+    """
+    k1 = s.clamp(max=0)
+    k2 = s.clamp(min=0)
+    upper = v > k2
+    lower = v < k1
+    grad_u = grad.masked_fill((v == k1) | (v == k2), 0)
+    outer = grad * (lower.to(grad.dtype) - upper.to(grad.dtype))
+    mid = grad_u.masked_fill(upper | lower, 0)
+    mid = torch.where(s < 0, -mid, mid)  # d(u - m)/da = -sign(s), d/db = +sign(s)
+    grad_s = grad.masked_fill((v != s) | (s == 0), 0)
+    return grad_u, outer - mid, outer + mid, grad_s
+
+
+_COMPILED: dict[str, object] = {}
+
+
+def prox_kernels(compiled: bool = False):
+    """(prox_value, prox_backward), eager or fused by ``torch.compile`` (built once, lazily).
+
+    The compiled kernels fuse the dozen element-wise operations of each into one loop
+    (about 5x faster on CPU for [32, 1024]); the first call compiles for some seconds.
+    """
+    if not compiled:
+        return prox_value, prox_backward
+    if not _COMPILED:
+        _COMPILED["value"] = torch.compile(prox_value, dynamic=False)
+        _COMPILED["backward"] = torch.compile(prox_backward, dynamic=False)
+    return _COMPILED["value"], _COMPILED["backward"]
 
 
 class _ProxL1L1(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, a, b, s):
-        v, code = _prox_forward(u, a, b, s)
-        ctx.save_for_backward(code)
+        with torch.no_grad():
+            v = prox_value(u, a, b, s)
+        ctx.save_for_backward(v, s)
         ctx.shapes = (u.shape, a.shape, b.shape, s.shape)
         return v
 
     @staticmethod
     def backward(ctx, grad):
-        (code,) = ctx.saved_tensors
-        shape_u, shape_a, shape_b, shape_s = ctx.shapes
-        neg = code >= _NEG
-        region = code - neg.to(torch.int8) * _NEG
-        zero = torch.zeros((), dtype=grad.dtype, device=grad.device)
-        grad_u = grad_a = grad_b = grad_s = None
-        if ctx.needs_input_grad[0]:
-            linear = (region == 0) | (region == 2) | (region == 4)
-            grad_u = torch.where(linear, grad, zero).sum_to_size(shape_u)
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            outer = torch.where(region == 0, -grad, torch.where(region == 4, grad, zero))
-            # Middle piece: v = u - m, m = sigma (a - b), sigma = +1 (s >= 0) or -1 (s < 0).
-            mid = torch.where(region == 2, torch.where(neg, grad, -grad), zero)
-            if ctx.needs_input_grad[1]:
-                grad_a = (outer + mid).sum_to_size(shape_a)
-            if ctx.needs_input_grad[2]:
-                grad_b = (outer - mid).sum_to_size(shape_b)
-        if ctx.needs_input_grad[3]:
-            # v = s on the plateau at s: the upper kink when s >= 0, the lower one when s < 0.
-            on_s = torch.where(neg, region == 3, region == 1)
-            grad_s = torch.where(on_s, grad, zero).sum_to_size(shape_s)
-        return grad_u, grad_a, grad_b, grad_s
+        v, s = ctx.saved_tensors
+        grads = prox_backward(grad, v, s)
+        return tuple(g.sum_to_size(shape) if need else None
+                     for g, shape, need in zip(grads, ctx.shapes, ctx.needs_input_grad,
+                                               strict=True))
 
 
 def _as_tensor(x, like: Tensor) -> Tensor:

@@ -93,10 +93,9 @@ class _Stacked(nn.Module):
         seq = x.transpose(0, 1)
         last = []
         for cell, h in zip(self.cells, h0, strict=True):
-            px = cell.project(seq)
             outputs = []
-            for t in range(px.shape[0]):
-                h = cell.step(px[t], h)
+            for px in cell.project(seq).unbind(0):
+                h = cell.step(px, h)
                 outputs.append(h)
             seq = torch.stack(outputs)
             last.append(h)

@@ -6,8 +6,9 @@ sensing matrix A (n x n0), dictionary D (n0 x h), correlation matrix P (h x h; G
 
 Every layer applies one proximal-gradient step to the code, starting at time t from
 h_t^(0) = P h_{t-1}^(d) (Sista-RNN: D^T F D h_{t-1}^(d)). The coupled weight matrices are
-never re-formed per step; each forward either forms them once ("explicit") or applies them
-as products of their thin factors ("factored"), whichever costs fewer flops for the batch.
+never re-formed per step: reweighted-RNN and l1-l1-RNN run in a fused recurrence with a
+hand-written backward (``_unrolled.py``); Sista-RNN either forms S and K once per forward
+("explicit") or applies their thin factors ("factored"), whichever costs fewer flops.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from torch import Tensor, nn
 from ..dictionaries import dct_dictionary, uniform_dictionary
 from ..prox import prox_l1l1, soft_threshold
 from ._checks import check_input, check_sizes, check_state
+from ._unrolled import UnrolledL1L1
 
 __all__ = ["ReweightedRNN", "L1L1RNN", "SistaRNN", "algorithm1"]
 
@@ -38,16 +40,13 @@ class _Unfolding(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  signal_size: int | None = None, *, A: Tensor | None = None,
                  D: Tensor | None = None, train_A: bool | None = None, train_D: bool = True,
-                 dictionary: str = "uniform", weight_form: str = "auto", seed: int | None = None):
+                 dictionary: str = "uniform", seed: int | None = None):
         super().__init__()
         check_sizes(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
                     signal_size=signal_size)
-        if weight_form not in _WEIGHT_FORMS:
-            raise ValueError(f"weight_form must be one of {_WEIGHT_FORMS}, got {weight_form!r}")
         n, h = input_size, hidden_size
         n0 = input_size if signal_size is None else signal_size
         self.input_size, self.hidden_size, self.num_layers, self.signal_size = n, h, num_layers, n0
-        self.weight_form = weight_form
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
 
         if A is None:
@@ -92,12 +91,6 @@ class _Unfolding(nn.Module):
         check_state(h0, (B, self.hidden_size))
         return h0
 
-    def _explicit(self, batch_steps: int, explicit_flops: float, factored_flops: float) -> bool:
-        if self.weight_form != "auto":
-            return self.weight_form == "explicit"
-        return explicit_flops + batch_steps * self.num_layers * self.hidden_size ** 2 \
-            < batch_steps * self.num_layers * factored_flops
-
     def extra_repr(self) -> str:
         return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, "
                 f"num_layers={self.num_layers}, signal_size={self.signal_size}")
@@ -110,9 +103,10 @@ class _L1L1Family(_Unfolding):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  signal_size: int | None = None, *, c: float = 1.0, lambda1: float = 0.003,
-                 lambda2: float = 0.02, **kw):
+                 lambda2: float = 0.02, compile_prox: bool = False, **kw):
         super().__init__(input_size, hidden_size, num_layers, signal_size, **kw)
         h, d = hidden_size, num_layers
+        self.compile_prox = compile_prox  # torch.compile the prox kernels (faster, slow start)
         self.P = nn.Parameter(torch.eye(h))
         if self.reweighted:
             self.Z = nn.Parameter(torch.eye(h).repeat(d, 1, 1))
@@ -138,7 +132,7 @@ class _L1L1Family(_Unfolding):
         """Reweighting vectors g_1..g_d, [d, h] (all ones for l1-l1-RNN)."""
         if self.reweighted:
             return self.log_g.exp()
-        return torch.ones(self.num_layers, self.hidden_size, device=self.P.device)
+        return self.P.new_ones(self.num_layers, self.hidden_size)
 
     def thresholds(self) -> tuple[Tensor, Tensor]:
         """Per-layer, per-unit prox parameters a_l = lambda1 g_l / c, b_l = lambda2 g_l / c."""
@@ -170,39 +164,20 @@ class _L1L1Family(_Unfolding):
         """x [B, T, n] -> (codes [B, T, h], h_T [B, h]); eq. 8 of paper 001 for every t."""
         h_prev = self._initial_state(x, h0)
         B, T, n = x.shape
-        h, d = self.hidden_size, self.num_layers
+        h = self.hidden_size
         c = self.c
         AD = self.A @ self.D  # n x h
         ADc = AD / c
         a, b = self.thresholds()
-        xt = x.transpose(0, 1).reshape(T * B, n)
-        if self.reweighted:  # U_l x_t for every l and t in one batched matmul: [d, T, B, h]
-            Ux = torch.matmul(xt, (self.Z @ ADc.T).transpose(1, 2)).view(d, T, B, h)
-            ZT = self.Z.transpose(1, 2)
-        else:
-            Ux = (xt @ ADc).view(1, T, B, h).expand(d, T, B, h)
-        mats = d if self.reweighted else 1
-        explicit = self._explicit(B * T, mats * h ** 3 + n * h * h,
-                                  (h * h if self.reweighted else 0) + 2 * n * h)
-        if explicit:  # Z_l (I - M/c), acting on h_t^(l-1) with h_t^(0) = P h_{t-1}
-            step = torch.eye(h, device=x.device, dtype=x.dtype) - AD.T @ ADc
-            WT = (self.Z @ step).transpose(1, 2) if self.reweighted else step.T.unsqueeze(0)
-        PT = self.P.T
-        outputs = []
-        for t in range(T):
-            s = h_prev @ PT  # side information P h_{t-1}, also h_t^(0)
-            z = s
-            for layer in range(d):
-                if explicit:
-                    u = torch.addmm(Ux[layer, t], z, WT[layer if self.reweighted else 0])
-                else:
-                    r = torch.addmm(z, z @ AD.T, ADc, alpha=-1.0)
-                    u = torch.addmm(Ux[layer, t], r, ZT[layer]) if self.reweighted \
-                        else r + Ux[layer, t]
-                z = prox_l1l1(u, a[layer], b[layer], s)
-            outputs.append(z)
-            h_prev = z
-        return torch.stack(outputs, dim=1), h_prev
+        X = (x.transpose(0, 1) @ ADc).contiguous()  # rows D^T A^T x_t / c: [T, B, h]
+        Z = self.Z if self.reweighted else None
+        if 2 * n < h:  # low-rank gradient step z - (z (AD)^T) (AD / c)
+            L, K = AD.T, ADc
+        else:  # dense: z - z (D^T A^T A D / c)
+            L, K = None, AD.T @ ADc
+        codes = UnrolledL1L1.apply(X, h_prev, self.P.T, Z, L, K, a, b, self.compile_prox)
+        codes = codes.transpose(0, 1)
+        return codes, codes[:, -1]
 
 
 class ReweightedRNN(_L1L1Family):
@@ -237,8 +212,11 @@ class SistaRNN(_Unfolding):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  signal_size: int | None = None, *, alpha: float = 1.0, lambda1: float = 0.003,
-                 lambda2: float = 0.02, **kw):
+                 lambda2: float = 0.02, weight_form: str = "auto", **kw):
         super().__init__(input_size, hidden_size, num_layers, signal_size, **kw)
+        if weight_form not in _WEIGHT_FORMS:
+            raise ValueError(f"weight_form must be one of {_WEIGHT_FORMS}, got {weight_form!r}")
+        self.weight_form = weight_form
         self.F = nn.Parameter(torch.eye(self.signal_size))
         self.log_alpha = _positive_log(alpha, "alpha")
         self.log_lambda1 = _positive_log(lambda1, "lambda1")
@@ -255,6 +233,13 @@ class SistaRNN(_Unfolding):
     @property
     def lambda2(self) -> Tensor:
         return self.log_lambda2.exp()
+
+    def _explicit(self, batch_steps: int, explicit_flops: float, factored_flops: float) -> bool:
+        """Form S and K once (explicit) or apply their thin factors (factored)?"""
+        if self.weight_form != "auto":
+            return self.weight_form == "explicit"
+        return explicit_flops + batch_steps * self.num_layers * self.hidden_size ** 2 \
+            < batch_steps * self.num_layers * factored_flops
 
     def _fidelity(self) -> Tensor:
         """A^T A + lambda2 I (n0 x n0)."""
@@ -290,6 +275,7 @@ class SistaRNN(_Unfolding):
         else:
             Dg = gram @ D / alpha  # n0 x h
             FTD = self.F.T @ D  # rows: h K^T = (h D^T) F^T D
+        Vx = Vx.unbind(0)
         outputs = []
         for t in range(T):
             k = h_prev @ KT if explicit else (h_prev @ D.T) @ FTD  # h_t^(0) = D^T F D h_{t-1}
