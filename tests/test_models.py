@@ -227,3 +227,26 @@ def test_parameter_counts_against_paper_000(capsys):
         for name, paper in PAPER_PARAMS_D3.items():
             alt = paper_setting.get(name, counts[name] + 18 * 100 + 18)
             print(f"{name:12s} {counts[name]:>12,d} {alt:>26,d} {paper:>10,d}")
+
+
+def test_householder_product_matches_sequential_reflections():
+    from unfoldrnn.models.stacked import householder_product
+
+    g = torch.Generator().manual_seed(6)
+    vectors = torch.randn(7, 10, generator=g, dtype=torch.float64)
+    expected = torch.eye(10, dtype=torch.float64)
+    for v in vectors:  # H(v_1) H(v_2) ... H(v_k), left to right
+        expected = expected @ (torch.eye(10, dtype=torch.float64)
+                               - 2 * torch.outer(v, v) / v.dot(v))
+    Q = householder_product(vectors)
+    assert torch.allclose(Q, expected, atol=1e-12)
+    assert torch.allclose(Q @ Q.T, torch.eye(10, dtype=torch.float64), atol=1e-12)
+
+
+def test_spectral_rnn_singular_values_stay_in_band():
+    model = build("spectralrnn", 4, 12, 1, r=0.2)
+    with torch.no_grad():
+        model.cells[0].p.copy_(torch.linspace(-20, 20, 12))
+    sv = torch.linalg.svdvals(model.cells[0].recurrent_matrix())
+    assert sv.max() <= 1.2 + 1e-5 and sv.min() >= 0.8 - 1e-5
+    assert sv.max() > 1.19 and sv.min() < 0.81

@@ -173,12 +173,17 @@ class FastGRNNCell(_Cell):
 
 
 def householder_product(vectors: Tensor) -> Tensor:
-    """Q = H(v_1) H(v_2) ... H(v_k), H(v) = I - 2 v v^T / ||v||^2, for rows v_i of [k, h]."""
-    h = vectors.shape[1]
-    Q = torch.eye(h, dtype=vectors.dtype, device=vectors.device)
-    for v in vectors.flip(0):  # Q <- H(v) Q, last reflection first
-        Q = Q - (2.0 / v.dot(v)) * torch.outer(v, v @ Q)
-    return Q
+    """Q = H(v_1) H(v_2) ... H(v_k), H(v) = I - 2 v v^T / ||v||^2, for the rows v_i of [k, h].
+
+    Compact WY form (Joffrain et al. 2006): with U = [v_1 .. v_k],
+    Q = I - U S^{-1} U^T, S = striu(U^T U) + diag(||v_i||^2) / 2 (upper triangular), so the
+    product costs three large matmuls and one triangular solve instead of k sequential steps.
+    """
+    U = vectors.T
+    gram = vectors @ U
+    S = torch.triu(gram, diagonal=1) + torch.diag_embed(gram.diagonal() / 2)
+    eye = torch.eye(U.shape[0], dtype=U.dtype, device=U.device)
+    return eye - U @ torch.linalg.solve_triangular(S, vectors, upper=True)
 
 
 class SpectralRNNCell(_Cell):
