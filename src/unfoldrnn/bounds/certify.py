@@ -1,0 +1,155 @@
+"""``certify``: the papers' bounds for a trained unfolding RNN and its training inputs."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from .margin import classification_gap, generalization_gap, head_lipschitz, ramp_loss
+from .norms import norm_1_inf, per_step_rms_bounds, sequence_rms_bound
+from .unfolding import (
+    l1l1_step_rademacher,
+    reweighted_step_rademacher,
+    sista_step_rademacher,
+    unfolding_rademacher,
+)
+
+
+@dataclass
+class BoundReport:
+    """Everything ``certify`` computed; ``str(report)`` is a readable table."""
+
+    model: str
+    m: int
+    T: int
+    n: int
+    h: int
+    d: int
+    delta: float
+    eta: float
+    alphas: list[float]
+    betas: list[float]
+    B_x: float
+    h0_norm: float
+    rademacher: float | None  # T-step bound (Thm 3.3); None for Sista-RNN (no such theorem)
+    gap: float | None  # eq. 14 with loss bound eta
+    step_rademacher: list[float]  # per time step (paper 001 Cor. 3.1.1-3.1.3)
+    rho: float | None = None
+    gammas: list[float] = field(default_factory=list)
+    train_ramp_loss: list[float] = field(default_factory=list)
+    classification_gap: list[float] = field(default_factory=list)
+    test_ramp_bound: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        fmt = "{:.4g}".format
+        rows = [
+            f"Generalization bounds for {self.model} (d={self.d}, h={self.h}, n={self.n}, "
+            f"T={self.T}) on m={self.m} training sequences, delta={self.delta}",
+            "  layer  alpha_l=||W_l||_1,inf  beta_l=||U_l||_1,inf",
+            *(f"  {i + 1:5d}  {fmt(a):>20s}  {fmt(b):>19s}"
+              for i, (a, b) in enumerate(zip(self.alphas, self.betas, strict=True))),
+            f"  B_x = {fmt(self.B_x)}   ||h0||_inf = {fmt(self.h0_norm)}",
+        ]
+        if self.rademacher is not None:
+            rows += [f"  R_S(F_d,T) <= {fmt(self.rademacher)}   (paper 000 Thm 3.3, eq. 15)",
+                     f"  L_D - L_S <= {fmt(self.gap)}   (eq. 14, loss 1-Lipschitz, "
+                     f"bounded by eta={self.eta})"]
+        rows.append(f"  per-step R_S (paper 001 Cor. 3.1.x): t=1 {fmt(self.step_rademacher[0])}"
+                    f" ... t={self.T} {fmt(self.step_rademacher[-1])}")
+        if self.rho is not None:
+            rows += [f"  classifier rho = {fmt(self.rho)}   (paper 000 Prop. 3.4)",
+                     "  gamma  train ramp loss  gap (eq. 18)  bound on test ramp loss"]
+            rows += [f"  {fmt(g):>5s}  {r:15.4f}  {fmt(c):>12s}  {fmt(b):>23s}"
+                     for g, r, c, b in zip(self.gammas, self.train_ramp_loss,
+                                           self.classification_gap, self.test_ramp_bound,
+                                           strict=True)]
+        return "\n".join(rows)
+
+
+def model_norms(model: nn.Module) -> tuple[list[float], list[float]]:
+    """(alphas, betas): ||W_l||_{1,inf}, ||U_l||_{1,inf} of ``model.effective_weights()``."""
+    if not hasattr(model, "effective_weights"):
+        raise ValueError(f"{type(model).__name__} is not an unfolding RNN: it has no "
+                         "effective_weights(); the unfolding bounds do not apply to it")
+    ew = model.effective_weights()
+    return ([float(norm_1_inf(W)) for W in ew["W"]], [float(norm_1_inf(U)) for U in ew["U"]])
+
+
+def bound_regularizer(model: nn.Module) -> Tensor:
+    """sum_l ||W_l||_{1,inf} of the effective weights, differentiable: multiplied by lambda
+    and added to the training loss it tightens the bound (paper 000 Sec. 4.4)."""
+    return sum(norm_1_inf(W) for W in model.effective_weights()["W"])
+
+
+@torch.no_grad()
+def certify(model: nn.Module, inputs: Tensor, head: nn.Module | Tensor | None = None,
+            labels: Tensor | None = None, delta: float = 0.05,
+            gamma: float | list[float] | None = None, eta: float = 1.0,
+            batch_size: int = 256) -> BoundReport:
+    """Bounds for ``model`` (reweighted, l1l1 or sista) trained on ``inputs`` [m, T, n].
+
+    Reads alpha_l, beta_l off ``model.effective_weights()``, B_x off the inputs and
+    ||h0||_inf off the model; B_{h_{t-1}} for the per-step bounds off the model's own codes.
+    With a linear ``head`` (nn.Linear or a c x h matrix Y) and ``labels`` it adds rho, and
+    for each ``gamma`` the train ramp loss of y = Y h_T, the gap of eq. 18 and their sum,
+    the bound on the test ramp loss (paper 000 Fig. 3). ``eta`` bounds the loss in eq. 14.
+    """
+    from ..models import L1L1RNN, ReweightedRNN, SistaRNN
+
+    if not isinstance(model, (ReweightedRNN, L1L1RNN, SistaRNN)):
+        raise ValueError(f"certify needs an unfolding RNN, got {type(model).__name__}")
+    if inputs.dim() != 3 or inputs.shape[-1] != model.input_size:
+        raise ValueError(f"inputs must be [m, T, {model.input_size}], got {tuple(inputs.shape)}")
+    m, T, n = inputs.shape
+    h, d = model.hidden_size, model.num_layers
+    alphas, betas = model_norms(model)
+    B_x = float(sequence_rms_bound(inputs))
+    h0_norm = float(model.h0.abs().max())
+    codes = torch.cat([model(chunk)[0] for chunk in inputs.split(batch_size)])
+    h0 = model.h0.expand(m, 1, h)
+    B_h = per_step_rms_bounds(torch.cat([h0, codes[:, :-1]], dim=1)).tolist()
+
+    name = type(model).__name__
+    if isinstance(model, SistaRNN):
+        ew = model.effective_weights()
+        b2 = float(norm_1_inf(ew["W_prev"]))
+        a2 = alphas[1] if d > 1 else float(norm_1_inf(ew["S"]))
+        steps = [sista_step_rademacher(alphas[0], a2, betas[0], b2, d, B_x, bh, n, h, m)
+                 for bh in B_h]
+        rademacher = gap = None
+    else:
+        if isinstance(model, L1L1RNN):
+            a2 = alphas[1] if d > 1 else 0.0
+            steps = [l1l1_step_rademacher(alphas[0], a2, betas[0], d, B_x, bh, n, h, m)
+                     for bh in B_h]
+        else:
+            steps = [reweighted_step_rademacher(alphas, betas, B_x, bh, n, h, m) for bh in B_h]
+        rademacher = unfolding_rademacher(alphas, betas, B_x, h0_norm, n, h, m, T)
+        gap = generalization_gap(rademacher, m, delta, eta)
+    report = BoundReport(name, m, T, n, h, d, delta, eta, alphas, betas, B_x, h0_norm,
+                         rademacher, gap, steps)
+    if head is not None:
+        if labels is None:
+            raise ValueError("a classification head needs the training labels")
+        Y = head.weight if isinstance(head, nn.Linear) else head
+        scores = head(codes[:, -1]) if isinstance(head, nn.Module) else codes[:, -1] @ Y.T
+        report.rho = float(head_lipschitz(Y))
+        gammas = [gamma] if isinstance(gamma, (int, float)) else list(gamma or [])
+        if not gammas:  # a sweep around the typical margin of the trained classifier
+            gammas = [float(g) for g in torch.logspace(-1, 1.5, 8)]
+        # Prop. 3.4 needs the T-step bound; the papers give none for Sista-RNN (gap = inf)
+        complexity = rademacher if rademacher is not None else math.inf
+        for g in gammas:
+            train = float(ramp_loss(scores, labels, g).mean())
+            cgap = classification_gap(complexity, report.rho, g, m, delta)
+            report.gammas.append(g)
+            report.train_ramp_loss.append(train)
+            report.classification_gap.append(cgap)
+            report.test_ramp_bound.append(train + cgap if math.isfinite(cgap) else math.inf)
+    return report

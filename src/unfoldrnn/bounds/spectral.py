@@ -1,0 +1,153 @@
+"""Spectral-norm bounds of vanilla RNN, MGU and LSTM (Chen, Li & Zhao; paper 002).
+
+The theorems are O(.) statements. Every function here evaluates the expression inside the
+O(.) with constant 1 and natural logarithms: a number to compare models and training runs
+with, not a certified probability. ``complexity`` is the Rademacher-type term; the bound
+on the test error is train ramp risk + complexity + sqrt(log(1/delta) / m).
+B_x here is max_{i,t} ||x_{i,t}||_2 (paper 002 Assumption 1), not the B_x of paper 000.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .norms import geometric_sum
+
+
+def _size(*dims: int) -> float:
+    return math.sqrt(sum(dims))
+
+
+def _log(x: float) -> float:
+    return math.log(x) if x > 1 else 0.0
+
+
+def rnn_complexity_thm2(B_U, B_V, B_W, B_x, d_x, d_h, d_y, t, m, gamma, rho_h=1.0,
+                        rho_y=1.0, b=1.0) -> float:
+    """Paper 002 Thm 2 / Lemma 4, the term inside O():
+    d rho_y B_V min{b sqrt(d), rho_h B_x B_W G} sqrt(log(t sqrt(d m) G)) / (sqrt(m) gamma),
+    d = sqrt(d_x d_h + d_h^2 + d_h d_y), G = (beta^t - 1)/(beta - 1), beta = rho_h B_U;
+    b bounds the hidden activation (tanh: 1)."""
+    d = _size(d_x * d_h, d_h * d_h, d_h * d_y)
+    G = geometric_sum(rho_h * B_U, t)
+    return (d * rho_y * B_V * min(b * math.sqrt(d), rho_h * B_x * B_W * G)
+            * math.sqrt(_log(t * math.sqrt(d * m) * G)) / (math.sqrt(m) * gamma))
+
+
+def rnn_complexity_bound3(B_U, B_V, B_W, M_U, M_V, M_W, B_x, d_x, d_h, d_y, t, m, gamma,
+                          rho_h=1.0, rho_y=1.0) -> float:
+    """Paper 002 Thm 3, bound (3), with the (2,1) norms M_* (Assumption 4):
+    alpha (M_U + M_V + M_W) t G sqrt(log d) log(sqrt(d) m) / (sqrt(m) gamma),
+    alpha = rho_h^2 rho_y B_V B_W B_x."""
+    d = _size(d_x * d_h, d_h * d_h, d_h * d_y)
+    alpha = rho_h ** 2 * rho_y * B_V * B_W * B_x
+    G = geometric_sum(rho_h * B_U, t)
+    return (alpha * (M_U + M_V + M_W) * t * G * math.sqrt(_log(d)) * _log(math.sqrt(d) * m)
+            / (math.sqrt(m) * gamma))
+
+
+def rnn_complexity_bound4(B_U, B_V, B_W, F_U, F_V, F_W, B_x, d_x, d_h, d_y, t, m, gamma,
+                          rho_h=1.0, rho_y=1.0, b=1.0) -> float:
+    """Paper 002 Thm 3, bound (4), with the Frobenius norms F_* (Assumption 5):
+    rho_y rho_h (lambda_t B_U + B_x B_W) G sqrt(d ln(d) (F_U^2 + F_W^2 + F_V^2)) / (sqrt(m) gamma),
+    lambda_t = min{b sqrt(d), rho_h B_x B_W G}."""
+    d = _size(d_x * d_h, d_h * d_h, d_h * d_y)
+    G = geometric_sum(rho_h * B_U, t)
+    lam = min(b * math.sqrt(d), rho_h * B_x * B_W * G)
+    return (rho_y * rho_h * (lam * B_U + B_x * B_W) * G
+            * math.sqrt(d * _log(d) * (F_U ** 2 + F_W ** 2 + F_V ** 2)) / (math.sqrt(m) * gamma))
+
+
+def gated_complexity(B_V, B_W_cand, B_x, beta, theta, d, t, m, gamma, rho_y=1.0) -> float:
+    """Paper 002 Thm 4 (MGU) and Thm 5 (LSTM), the term inside O():
+    d rho_y B_V min{sqrt(d), B_W B_x G(beta)} sqrt(log(G(theta) d sqrt(m))) / (sqrt(m) gamma),
+    with d = sqrt(2 d_x d_h + 2 d_h^2 + d_h d_y) (MGU) or sqrt(4 d_x d_h + 4 d_h^2 + d_h d_y)
+    (LSTM) and B_W the candidate's input matrix (W_h for MGU, W_c for LSTM)."""
+    return (d * rho_y * B_V * min(math.sqrt(d), B_W_cand * B_x * geometric_sum(beta, t))
+            * math.sqrt(_log(geometric_sum(theta, t) * d * math.sqrt(m)))
+            / (math.sqrt(m) * gamma))
+
+
+def confidence(m: int, delta: float) -> float:
+    """sqrt(log(1/delta) / m), the deviation term of Thm 2-5 inside O()."""
+    return math.sqrt(math.log(1 / delta) / m)
+
+
+def mgu_beta_theta(r_max, one_minus_r_max, B_U_h, B_U_r) -> tuple[float, float]:
+    """Paper 002 Thm 4: beta = max_j ||1 - r_j||_inf + B_{U_h} ||r_j||_inf^2 (here bounded
+    by the two maxima over the data) and theta = beta + 2 B_{U_r} + B_{U_r} B_{U_h}."""
+    beta = one_minus_r_max + B_U_h * r_max ** 2
+    return beta, beta + 2 * B_U_r + B_U_r * B_U_h
+
+
+def lstm_beta_theta(forget_max, input_max, output_max, B_U_c, B_U_g, B_U_r, B_U_o):
+    """Paper 002 Thm 5 (its g = forget gate, r = input gate, o = output gate):
+    beta = max_j ||g_j||_inf + B_{U_c} ||r_j||_inf ||o_j||_inf, theta = beta + B_{U_g} +
+    B_{U_r} + B_{U_o}; the gate maxima are taken over the data."""
+    beta = forget_max + B_U_c * input_max * output_max
+    return beta, beta + B_U_g + B_U_r + B_U_o
+
+
+def _spectral(M) -> float:
+    import torch
+
+    return float(torch.linalg.matrix_norm(M.detach().double(), ord=2))
+
+
+def rnn_bounds(rnn, V, inputs, gamma: float, m: int | None = None) -> dict:
+    """Thm 2 and both bounds of Thm 3 for a one-layer torch.nn.RNN (tanh: rho_h = b = 1) with
+    output matrix V (y = V h_t, rho_y = 1) on inputs [m, t, d_x]. Values inside O(.)."""
+    from .norms import max_l2_norm, norm_2_1
+
+    if not (rnn.num_layers == 1 and not rnn.bidirectional):
+        raise ValueError("paper 002's bounds are for a single-layer, unidirectional RNN")
+    U, W = rnn.weight_hh_l0.detach(), rnn.weight_ih_l0.detach()
+    V = V.detach()
+    m = inputs.shape[0] if m is None else m
+    t, d_x = inputs.shape[1], inputs.shape[2]
+    d_h, d_y = U.shape[0], V.shape[0]
+    B_U, B_V, B_W = _spectral(U), _spectral(V), _spectral(W)
+    B_x = float(max_l2_norm(inputs))
+    common = dict(d_x=d_x, d_h=d_h, d_y=d_y, t=t, m=m, gamma=gamma)
+    return {
+        "B_U": B_U, "B_V": B_V, "B_W": B_W, "B_x": B_x,
+        "thm2": rnn_complexity_thm2(B_U, B_V, B_W, B_x, **common),
+        "thm3_bound3": rnn_complexity_bound3(
+            B_U, B_V, B_W, float(norm_2_1(U)), float(norm_2_1(V)), float(norm_2_1(W)), B_x,
+            **common),
+        "thm3_bound4": rnn_complexity_bound4(
+            B_U, B_V, B_W, float(U.norm()), float(V.norm()), float(W.norm()), B_x, **common),
+    }
+
+
+def lstm_bound(lstm, V, inputs, gamma: float) -> dict:
+    """Thm 5 for a one-layer torch.nn.LSTM with output matrix V on inputs [m, t, d_x]: the
+    gates are run on the data to bound beta and theta. Value inside O(.)."""
+    import torch
+
+    from .norms import max_l2_norm
+
+    if not (lstm.num_layers == 1 and not lstm.bidirectional):
+        raise ValueError("paper 002's bound is for a single-layer, unidirectional LSTM")
+    W_i, W_f, W_c, W_o = lstm.weight_ih_l0.detach().chunk(4)
+    U_i, U_f, U_c, U_o = lstm.weight_hh_l0.detach().chunk(4)
+    bias = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach() if lstm.bias else 0
+    m, t, d_x = inputs.shape
+    d_h = U_i.shape[0]
+    h = inputs.new_zeros(m, d_h)
+    c = inputs.new_zeros(m, d_h)
+    gate_max = torch.zeros(3)  # forget, input, output
+    for step in range(t):
+        pre = inputs[:, step] @ lstm.weight_ih_l0.detach().T + h @ lstm.weight_hh_l0.T + bias
+        i, f, g, o = pre.detach().chunk(4, dim=1)
+        i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)
+        c = f * c + i * torch.tanh(g)
+        h = o * torch.tanh(c)
+        gate_max = torch.maximum(gate_max, torch.stack([f.max(), i.max(), o.max()]))
+    beta, theta = lstm_beta_theta(*gate_max.tolist(), _spectral(U_c), _spectral(U_f),
+                                  _spectral(U_i), _spectral(U_o))
+    d = _size(4 * d_x * d_h, 4 * d_h * d_h, d_h * V.shape[0])
+    B_x = float(max_l2_norm(inputs))
+    return {"beta": beta, "theta": theta, "B_x": B_x,
+            "thm5": gated_complexity(_spectral(V), _spectral(W_c), B_x, beta, theta, d, t, m,
+                                     gamma)}
