@@ -1,53 +1,196 @@
-"""Command-line interface: ``unfoldrnn <command> --help`` explains each command."""
+"""Command-line interface. ``unfoldrnn COMMAND --help`` explains each command.
+
+Errors in what the user gave (a missing or corrupt file, an unknown model or config key, a
+rate outside (0, 1], a run folder that holds another run) print one line and exit with 2,
+before anything is written.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from dataclasses import fields
+from pathlib import Path
 
-import torch
+from .config import ConfigError, TrainConfig, read_config_file
+from .data import DataError
+from .models import MODEL_NAMES
+from .train import RunError
 
-from .models import MODEL_NAMES, algorithm1, build
+USER_ERRORS = (ConfigError, DataError, RunError, ValueError, FileNotFoundError)
+
+# flags that ``train`` exposes directly; any other key goes through --set KEY=VALUE
+TRAIN_FLAGS = {
+    "model": (str, f"model name: {', '.join(MODEL_NAMES)}"),
+    "rate": (float, "CS rate n/n0 in (0, 1] (default 0.2)"),
+    "hidden_size": (int, "hidden units h (default 1024)"),
+    "num_layers": (int, "layers d = unfolded iterations (default 3)"),
+    "epochs": (int, "training epochs (default 200)"),
+    "batch_size": (int, "minibatch size (default 32)"),
+    "lr": (float, "Adam learning rate (default 3e-4)"),
+    "num_sequences": (int, "Moving MNIST sequences to generate (default 10000)"),
+    "data": (str, "'embedded', a folder with the MNIST idx files, or mnist_test_seq.npy"),
+    "seed": (int, "random seed (default 0)"),
+    "device": (str, "'auto', 'cpu' or 'cuda' (default auto)"),
+    "bound_lambda": (float, "weight of the bound regulariser sum_l ||W_l||_1,inf (default 0)"),
+    "lambda_search_trials": (int, "random-search trials for (lambda1, lambda2) (default 0)"),
+}
 
 
-def _synthetic_sparse_sequence(n0: int, h: int, T: int, k: int, gen: torch.Generator):
-    """Sparse codes with a slowly changing support: h_t = h_{t-1} + small jitter."""
-    codes = torch.zeros(T, h)
-    support = torch.randperm(h, generator=gen)[:k]
-    values = torch.randn(k, generator=gen)
-    for t in range(T):
-        codes[t, support] = values + 0.05 * torch.randn(k, generator=gen)
-    return codes
+def _parse_value(key: str, text: str):
+    kinds = {f.name: f.type for f in fields(TrainConfig)}
+    if key not in kinds:
+        raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(kinds))}")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def config_from_args(args) -> TrainConfig:
+    values = read_config_file(args.config) if args.config else {}
+    for key in TRAIN_FLAGS:
+        value = getattr(args, key)
+        if value is not None:
+            values[key] = value
+    for item in args.set or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        key, text = item.split("=", 1)
+        values[key] = _parse_value(key, text)
+    return TrainConfig.from_dict(values)
+
+
+def cmd_train(args) -> int:
+    from .train import fit
+
+    config = config_from_args(args)
+    metrics = fit(config, args.out, resume=args.resume, progress=not args.quiet)
+    if "test" in metrics:
+        print(f"wrote {args.out}/metrics.json; test PSNR {metrics['test']['psnr']:.2f} dB")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .train import build_data, evaluate, load_run
+
+    config, task, _ = load_run(args.run_dir, args.which)
+    test = build_data(config)[2]
+    scores = evaluate(task, test)
+    out = Path(args.run_dir) / "evaluation.json"
+    out.write_text(json.dumps({"checkpoint": args.which, "test": scores}, indent=1))
+    print(f"{config.model}: test loss {scores['loss']:.4f}, test PSNR {scores['psnr']:.2f} dB "
+          f"({len(test)} sequences); wrote {out}")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    import torch
+
+    from . import plots
+    from .train import build_data, load_run
+
+    config, task, metrics = load_run(args.run_dir, "best")
+    out = Path(args.run_dir) / "plots"
+    written = []
+    if metrics.get("epochs"):
+        written.append(plots.learning_curves(metrics["epochs"], out / "learning_curves.png",
+                                             title=config.model))
+    test = build_data(config)[2][:1]
+    with torch.no_grad():
+        written.append(plots.reconstructions(test[0], task(test)[0], out / "reconstructions.png",
+                                             config.frame_size))
+    if hasattr(task.model, "effective_weights"):
+        written.append(plots.activations(task.model, out / "activations.png"))
+        written.append(plots.bound_vs_T(out / "bound_vs_T.png", d=config.num_layers,
+                                        n=task.A.shape[0], h=config.hidden_size,
+                                        m=config.split[0]))
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def cmd_bound(args) -> int:
+    import torch
+
+    from .bounds import certify
+    from .train import build_data, load_run
+
+    config, task, _ = load_run(args.run_dir, "best")
+    if not hasattr(task.model, "effective_weights"):
+        raise RunError(f"{config.model} is not an unfolding RNN: the bounds of papers 000/001 "
+                       "do not apply to it")
+    train = build_data(config)[0]
+    with torch.no_grad():
+        x = task.measure(train)
+        # loss l(h_T) = min(||s_T - D h_T||_2 / ||D||_2, eta): 1-Lipschitz in the code h_T and
+        # bounded by eta = sqrt(n0) / ||D||_2, since pixels and clipped reconstructions lie
+        # in [0, 1] (so ||s_T - s_hat_T||_2 <= sqrt(n0))
+        D = task.model.D
+        D_norm = float(torch.linalg.matrix_norm(D, 2))
+        eta = args.eta if args.eta is not None else config.frame_size / D_norm
+        report = certify(task.model, x, delta=args.delta, eta=eta)
+        codes = task.model(x)[0][:, -1]
+        errors = ((train[:, -1] - (codes @ D.T).clamp(0, 1)).norm(dim=1) / D_norm).clamp(max=eta)
+    train_loss = float(errors.mean())
+    print(report)
+    if report.gap is not None:
+        print(f"  loss l = min(||s_T - D h_T|| / ||D||_2, eta): train {train_loss:.4f}, "
+              f"bound on test {train_loss + report.gap:.4g}")
+    out = Path(args.run_dir) / "bound.json"
+    out.write_text(json.dumps({**report.to_dict(), "train_loss": train_loss,
+                               "loss": "min(||s_T - D h_T||_2 / ||D||_2, eta)"}, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    from .experiments import run_table
+
+    started = time.perf_counter()
+    run_table(args.table, args.scale, args.out, models=args.models, progress=not args.quiet,
+              data=args.data)
+    print(f"wrote {args.out}/{args.table}/{args.table}.md and .csv "
+          f"in {(time.perf_counter() - started) / 60:.1f} min")
+    return 0
 
 
 def cmd_demo(args) -> int:
-    """Algorithm 1 on a synthetic compressive sparse-coding problem, then every model."""
-    gen = torch.Generator().manual_seed(args.seed)
-    n0, h, n, T, k = 64, 128, 32, 10, 6
-    D = torch.randn(n0, h, generator=gen)
-    D /= D.norm(dim=0, keepdim=True)
-    A = torch.randn(n, n0, generator=gen) / n ** 0.5
-    codes = _synthetic_sparse_sequence(n0, h, T, k, gen)
-    x = (codes @ D.T @ A.T).unsqueeze(0)
-    c = 1.01 * torch.linalg.matrix_norm(A @ D, 2).item() ** 2
-    print(f"Algorithm 1 (paper 001) on a synthetic problem: n={n}, n0={n0}, h={h}, T={T}, "
-          f"{k}-sparse codes with a fixed support")
-    for iters in (1, 10, 100, 1000):
-        est = algorithm1(x, A, D, torch.eye(h), torch.eye(h), torch.ones(h), c, 0.01, 0.05,
-                         num_iters=iters)[0]
-        err = ((est - codes) @ D.T).norm() / (codes @ D.T).norm()
-        print(f"  {iters:5d} iterations: relative signal error {err:.4f}")
-    print("\nEvery registered model on x [8, 20, 32] -> codes [8, 20, 100], d = 3:")
-    xb = torch.randn(8, 20, 32, generator=gen)
-    for name in MODEL_NAMES:
-        model = build(name, 32, 100, 3)
-        start = time.perf_counter()
-        out, _ = model(xb)
-        out.square().mean().backward()
-        ms = 1e3 * (time.perf_counter() - start)
-        params = sum(p.numel() for p in model.parameters())
-        print(f"  {name:12s} {params:>8,d} parameters   forward+backward {ms:7.1f} ms")
+    """Train reweighted-RNN and a stacked RNN on embedded Moving MNIST, report, plot."""
+    from . import plots
+    from .train import build_data, fit, load_run
+
+    out = Path(args.out)
+    base = {"num_sequences": 3000, "split": (2400, 300, 300), "hidden_size": 256,
+            "num_layers": 3, "epochs": args.epochs, "lr": 1e-3, "lr_patience": 2,
+            "rate": 0.2, "seed": args.seed}
+    lines = ["# unfoldrnn demo: compressive Moving MNIST, CS rate 0.2, h = 256, d = 3", ""]
+    for model in ("reweighted", "rnn"):
+        run_dir = out / model
+        print(f"training {model} ({args.epochs} epochs on 2,400 embedded Moving MNIST "
+              f"sequences) -> {run_dir}")
+        metrics = fit(TrainConfig.from_dict({**base, "model": model}), run_dir,
+                      resume=(run_dir / "checkpoints" / "last.pt").exists(),
+                      progress=not args.quiet, log=lambda *_: None)
+        config, task, metrics = load_run(run_dir)
+        test = build_data(config)[2][:1]
+        plots.learning_curves(metrics["epochs"], run_dir / "plots" / "learning_curves.png",
+                              model)
+        import torch
+
+        with torch.no_grad():
+            plots.reconstructions(test[0], task(test)[0], run_dir / "plots" / "recon.png")
+        if model == "reweighted":
+            plots.activations(task.model, run_dir / "plots" / "activations.png")
+        psnr = metrics["test"]["psnr"]
+        print(f"  {model}: test PSNR {psnr:.2f} dB, {metrics['parameters']:,} parameters, "
+              f"{metrics['train_seconds']:.0f} s")
+        lines.append(f"- {model}: test PSNR **{psnr:.2f} dB** ({metrics['parameters']:,} "
+                     f"parameters, {metrics['train_seconds']:.0f} s of training); plots in "
+                     f"`{run_dir / 'plots'}`")
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    print(f"report: {out / 'report.md'}; plots: {out}/*/plots/*.png")
     return 0
 
 
@@ -55,12 +198,66 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="unfoldrnn",
         description="Deep-unfolding RNNs (reweighted-RNN, l1-l1-RNN, Sista-RNN), their RNN "
-                    "baselines, tasks and generalization bounds.")
+                    "baselines, the papers' tasks, and generalization bounds.",
+        epilog="Each command has its own --help. Errors exit with status 2.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    demo = sub.add_parser("demo", help="a short tour: Algorithm 1 and every model",
-                          description=cmd_demo.__doc__)
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    demo.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="train a model on compressive Moving MNIST",
+                       description="Train into a run folder (config.json, metrics.csv/json, "
+                       "checkpoints/). Settings come from --config (TOML or JSON), then the "
+                       "flags, then --set KEY=VALUE; defaults are paper 001's.")
+    p.add_argument("--config", help="a TOML or JSON file of TrainConfig keys")
+    for key, (kind, text) in TRAIN_FLAGS.items():
+        p.add_argument("--" + key.replace("_", "-"), dest=key, type=kind, help=text)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="any other config key, e.g. --set clip=0.5 (repeatable)")
+    p.add_argument("--out", required=True, help="run folder (new, or this run's with --resume)")
+    p.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="test loss and PSNR of a run",
+                       description="Evaluate a run's checkpoint on its test split; writes "
+                       "RUN_DIR/evaluation.json.")
+    p.add_argument("run_dir")
+    p.add_argument("--which", choices=("best", "last"), default="best")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("plot", help="learning curves, reconstructions, activations, bounds",
+                       description="Write PNG figures into RUN_DIR/plots/.")
+    p.add_argument("run_dir")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("bound", help="generalization bounds of a trained unfolding RNN",
+                       description="Paper 000 Thm 3.3 / paper 001 Cor. 3.1.x on the run's "
+                       "training set; prints the report and writes RUN_DIR/bound.json.")
+    p.add_argument("run_dir")
+    p.add_argument("--delta", type=float, default=0.05, help="confidence 1 - delta")
+    p.add_argument("--eta", type=float, help="loss bound (default sqrt(n0) / ||D||_2)")
+    p.set_defaults(func=cmd_bound)
+
+    p = sub.add_parser("reproduce", help="a table of paper 001 as a sweep of runs",
+                       description="Train every model of paper 001's Table 1 (CS rates), 2 "
+                       "(widths) or 3 (depths) and write OUT/TABLE/TABLE.md and .csv with the "
+                       "paper's numbers beside ours. Finished runs are reused.")
+    p.add_argument("table", choices=("table1", "table2", "table3"))
+    p.add_argument("--scale", choices=("cpu", "paper"), default="cpu")
+    p.add_argument("--out", default="results")
+    p.add_argument("--models", nargs="+", choices=MODEL_NAMES,
+                   default=["rnn", "lstm", "gru", "indrnn", "fastrnn", "spectralrnn", "sista",
+                            "l1l1", "reweighted"])
+    p.add_argument("--data", default="embedded", help="as for train --data")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("demo", help="the main job: two models trained and compared in minutes",
+                       description=cmd_demo.__doc__)
+    p.add_argument("--out", default="demo_runs", help="output folder (default demo_runs)")
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
     sub.add_parser("models", help="list the registered model names").set_defaults(
         func=lambda args: print("\n".join(MODEL_NAMES)) or 0)
     return parser
@@ -68,7 +265,11 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except USER_ERRORS as err:
+        print(f"unfoldrnn: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

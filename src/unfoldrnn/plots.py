@@ -1,0 +1,108 @@
+"""Figures, saved as PNG: learning curves, reconstructions, learned activations, bounds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from .bounds import unfolding_rademacher  # noqa: E402
+from .prox import prox_l1l1, soft_threshold  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def learning_curves(history: list[dict], path: Path, title: str = "") -> Path:
+    """Train / validation loss and validation PSNR per epoch (paper 001 Figs. 3-6)."""
+    epochs = [r["epoch"] for r in history]
+    fig, axes = plt.subplots(1, 3 if "rademacher_bound" in history[0] else 2,
+                             figsize=(12, 3.5))
+    axes[0].plot(epochs, [r["train_loss"] for r in history], label="train")
+    axes[0].plot(epochs, [r["val_loss"] for r in history], label="validation")
+    axes[0].set(xlabel="epoch", ylabel="sum_t ||s_t - s_hat_t||^2", yscale="log", title=title)
+    axes[0].legend()
+    axes[1].plot(epochs, [r["val_psnr"] for r in history], color="C2")
+    axes[1].set(xlabel="epoch", ylabel="validation PSNR [dB]")
+    if len(axes) == 3:
+        axes[2].plot(epochs, [r["rademacher_bound"] for r in history], color="C3")
+        axes[2].set(xlabel="epoch", ylabel="R_S bound (paper 000 eq. 15)", yscale="log")
+    return _save(fig, path)
+
+
+def reconstructions(frames: torch.Tensor, estimate: torch.Tensor, path: Path,
+                    frame_size: int = 16, steps: int = 10) -> Path:
+    """Original (top) vs reconstructed (bottom) frames of one sequence [T, n0]."""
+    steps = min(steps, frames.shape[0])
+    fig, axes = plt.subplots(2, steps, figsize=(1.2 * steps, 2.7))
+    for t in range(steps):
+        for row, seq in enumerate((frames, estimate)):
+            ax = axes[row, t]
+            ax.imshow(seq[t].reshape(frame_size, frame_size).clamp(0, 1).cpu(), cmap="gray",
+                      vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[0, t].set_title(f"t={t + 1}", fontsize=8)
+    axes[0, 0].set_ylabel("original")
+    axes[1, 0].set_ylabel("recon.")
+    return _save(fig, path)
+
+
+@torch.no_grad()
+def activations(model, path: Path, units: int = 4) -> Path:
+    """The learned activation functions of a few units per layer (paper 001 Fig. 1):
+    Phi_{lambda1 g_l/c, lambda2 g_l/c, s}(u) for s = +0.5 and s = -0.5 (Sista: the soft
+    threshold lambda1/alpha)."""
+    u = torch.linspace(-2, 2, 401)
+    sista = not hasattr(model, "thresholds")
+    layers = 1 if sista else model.num_layers
+    fig, axes = plt.subplots(1, layers, figsize=(3.6 * layers, 3.2), squeeze=False)
+    for layer in range(layers):
+        ax = axes[0, layer]
+        if sista:
+            ax.plot(u, soft_threshold(u, float(model.lambda1 / model.alpha)), label="all units")
+        else:
+            a, b = model.thresholds()
+            for k in range(min(units, model.hidden_size)):
+                for s, style in ((0.5, "-"), (-0.5, "--")):
+                    ax.plot(u, prox_l1l1(u, float(a[layer, k]), float(b[layer, k]), s),
+                            style, color=f"C{k}", label=f"unit {k}, s={s:+}")
+        ax.axhline(0, color="gray", lw=0.5)
+        ax.set(xlabel="u", ylabel="Phi(u)", title=f"layer {layer + 1}")
+    axes[0, -1].legend(fontsize=6)
+    return _save(fig, path)
+
+
+def bound_vs_gamma(report, path: Path) -> Path:
+    """Bound on the test ramp loss against the margin gamma (paper 000 Fig. 3)."""
+    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    ax.plot(report.gammas, report.test_ramp_bound, "o-", label="bound on test ramp loss")
+    ax.plot(report.gammas, report.train_ramp_loss, "s--", label="train ramp loss")
+    ax.set(xscale="log", yscale="log", xlabel="gamma", ylabel="loss")
+    ax.legend()
+    return _save(fig, path)
+
+
+def bound_vs_T(path: Path, d: int = 3, n: int = 51, h: int = 1024, m: int = 8000,
+               Lambda_0: float = 0.9, T_max: int = 100) -> Path:
+    """Growth with T of the unfolding bound (eq. 15, sqrt(T) for Lambda_0 < 1) beside the
+    T^2 of SpectralRNN's and the T of FastRNN's bound (paper 000 Sec. 3.1), all at T = 1."""
+    Ts = list(range(1, T_max + 1))
+    alphas = [Lambda_0 ** (1 / d)] * d
+    ours = [unfolding_rademacher(alphas, [1.0] * d, 1.0, 0.0, n, h, m, T) for T in Ts]
+    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    ax.plot(Ts, [v / ours[0] for v in ours], label=f"unfolding RNN (Lambda_0={Lambda_0})")
+    ax.plot(Ts, [T ** 2 for T in Ts], label="SpectralRNN-like, T^2")
+    ax.plot(Ts, Ts, label="FastRNN-like, T")
+    ax.set(xscale="log", yscale="log", xlabel="T", ylabel="bound / bound at T = 1")
+    ax.legend(fontsize=8)
+    return _save(fig, path)

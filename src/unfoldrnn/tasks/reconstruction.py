@@ -1,0 +1,66 @@
+"""Compressive video-frame reconstruction (paper 001 Sec. 2 and 4).
+
+Frames s_t in R^n0 are measured as x_t = A s_t with a trainable sensing matrix A
+(n = rate * n0 rows); a model maps x to codes h_t and a decoder maps the codes back:
+s_hat_t = D h_t with the unfolding model's own dictionary D (one shared parameter), or a
+linear layer for the baselines. Loss: sum_t ||s_t - s_hat_t||^2, averaged over the batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from ..dictionaries import dct_dictionary
+from ..models import UNFOLDING_MODELS, build
+
+
+def measurements(rate: float, n0: int) -> int:
+    """n = round(rate * n0), at least 1; rate must lie in (0, 1]."""
+    if not (isinstance(rate, (int, float)) and 0 < rate <= 1):
+        raise ValueError(f"the CS rate must lie in (0, 1], got {rate!r}")
+    return max(1, round(rate * n0))
+
+
+class ReconstructionTask(nn.Module):
+    """Sensing matrix A, a registered model, and the decoder, end to end."""
+
+    def __init__(self, model: str, signal_size: int = 256, rate: float = 0.2,
+                 hidden_size: int = 1024, num_layers: int = 3, seed: int = 0, **model_kw):
+        super().__init__()
+        n0, n = signal_size, measurements(rate, signal_size)
+        self.model_name, self.rate, self.signal_size = model, rate, n0
+        gen = torch.Generator().manual_seed(seed)
+        self.A = nn.Parameter(torch.randn(n, n0, generator=gen) / math.sqrt(n))
+        torch.manual_seed(seed)
+        if model in UNFOLDING_MODELS:
+            D = nn.Parameter(dct_dictionary(n0, hidden_size))
+            # step 1/c with c the Lipschitz constant ||A D||_2^2 of the fidelity's gradient
+            # (paper 001 Sec. 1), unless given
+            step = "alpha" if model == "sista" else "c"
+            lipschitz = float(torch.linalg.matrix_norm((self.A @ D).detach(), 2)) ** 2
+            model_kw.setdefault(step, lipschitz)
+            self.model = build(model, n, hidden_size, num_layers, signal_size=n0, A=self.A, D=D,
+                               **model_kw)
+            self.decoder = None
+        else:
+            self.model = build(model, n, hidden_size, num_layers, **model_kw)
+            self.decoder = nn.Linear(hidden_size, n0)
+
+    def forward(self, s: Tensor) -> Tensor:
+        """Frames s [B, T, n0] -> reconstructions s_hat [B, T, n0]."""
+        if s.dim() != 3 or s.shape[-1] != self.signal_size:
+            raise ValueError(f"frames must be [B, T, {self.signal_size}], got {tuple(s.shape)}")
+        codes = self.model(s @ self.A.T)[0]
+        return codes @ self.model.D.T if self.decoder is None else self.decoder(codes)
+
+    def measure(self, s: Tensor) -> Tensor:
+        """x_t = A s_t for frames s [B, T, n0]."""
+        return s @ self.A.T
+
+    @staticmethod
+    def loss(estimate: Tensor, target: Tensor) -> Tensor:
+        """sum_t ||s_t - s_hat_t||^2, mean over the batch (paper 001 Sec. 2)."""
+        return (estimate - target).square().sum(dim=(1, 2)).mean()

@@ -1,0 +1,64 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from unfoldrnn.cli import main
+
+TINY = ["--num-sequences", "40", "--set", "split=[24,8,8]", "--hidden-size", "16",
+        "--num-layers", "2", "--epochs", "2", "--set", "frame_size=8", "--quiet"]
+
+
+def test_help_reads_like_a_manual():
+    out = subprocess.run([sys.executable, "-m", "unfoldrnn", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    for command in ("train", "evaluate", "plot", "bound", "reproduce", "demo"):
+        assert command in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "transformer"], "unknown model"),
+    (["--rate", "1.5"], "rate must lie in"),
+    (["--rate", "0"], "rate must lie in"),
+    (["--set", "learning_rate=0.1"], "unknown config key"),
+    (["--data", "/nonexistent/folder"], "neither"),
+    (["--config", "/nonexistent.toml"], "not found"),
+])
+def test_train_errors_exit_2_and_write_nothing(tmp_path, capsys, args, message):
+    out = tmp_path / "run"
+    assert main(["train", *TINY, *args, "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not (out / "checkpoints").exists()
+
+
+def test_corrupt_data_file_exits_2(tmp_path, capsys):
+    bad = tmp_path / "mnist"
+    bad.mkdir()
+    (bad / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip at all")
+    (bad / "train-labels-idx1-ubyte.gz").write_bytes(b"nor this")
+    assert main(["train", *TINY, "--data", str(bad), "--out", str(tmp_path / "run")]) == 2
+    assert "corrupt" in capsys.readouterr().err
+
+
+def test_train_evaluate_plot_bound_and_refuse_overwrite(tmp_path, capsys):
+    run = tmp_path / "run"
+    config = tmp_path / "c.toml"
+    config.write_text('model = "reweighted"\nlr = 0.003\n')
+    assert main(["train", "--config", str(config), *TINY, "--out", str(run)]) == 0
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["lr"] == 0.003 and saved["split"] == [24, 8, 8]
+    before = (run / "checkpoints" / "last.pt").read_bytes()
+    assert main(["train", *TINY, "--lr", "0.1", "--out", str(run)]) == 2
+    assert "another run" in capsys.readouterr().err
+    assert (run / "checkpoints" / "last.pt").read_bytes() == before
+    assert main(["evaluate", str(run)]) == 0
+    assert json.loads((run / "evaluation.json").read_text())["test"]["psnr"] > 0
+    assert main(["plot", str(run)]) == 0
+    for name in ("learning_curves", "reconstructions", "activations", "bound_vs_T"):
+        assert (run / "plots" / f"{name}.png").stat().st_size > 1000
+    assert main(["bound", str(run)]) == 0
+    report = json.loads((run / "bound.json").read_text())
+    assert report["rademacher"] > 0 and len(report["alphas"]) == 2
+    assert "Thm 3.3" in capsys.readouterr().out
+    assert main(["evaluate", str(tmp_path / "nothing")]) == 2

@@ -1,0 +1,83 @@
+import json
+
+import pytest
+import torch
+
+from unfoldrnn.config import ConfigError, TrainConfig
+from unfoldrnn.train import RunError, fit, load_checkpoint, load_run
+
+TINY = dict(num_sequences=60, split=(40, 10, 10), hidden_size=32, num_layers=2, epochs=3,
+            batch_size=16, lr=3e-3, frame_size=8)
+
+
+def tiny(**kw):
+    return TrainConfig.from_dict({**TINY, **kw})
+
+
+@pytest.mark.parametrize("model", ["reweighted", "gru"])
+def test_resume_equals_uninterrupted(tmp_path, model):
+    config = tiny(model=model)
+    full = fit(config, tmp_path / "full", progress=False, log=lambda *_: None)
+    fit(config, tmp_path / "cut", progress=False, log=lambda *_: None, stop_after=1)
+    assert "test" not in json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    resumed = fit(config, tmp_path / "cut", resume=True, progress=False, log=lambda *_: None)
+    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")["task"]
+    b = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["task"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["val_loss"] for r in full["epochs"]] == [r["val_loss"] for r in resumed["epochs"]]
+    assert full["test"] == resumed["test"]
+
+
+def test_metrics_files_and_bound_tracking(tmp_path):
+    metrics = fit(tiny(bound_lambda=0.01), tmp_path, progress=False, log=lambda *_: None)
+    assert len(metrics["epochs"]) == 3 and metrics["test"]["psnr"] > 5
+    assert all("rademacher_bound" in r for r in metrics["epochs"])
+    csv_lines = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("epoch,train_loss,val_loss,val_psnr") and len(csv_lines) == 4
+    config, task, saved = load_run(tmp_path)
+    assert config.model == "reweighted" and saved["best_epoch"] >= 1
+
+
+def test_training_lowers_the_loss(tmp_path):
+    metrics = fit(tiny(model="l1l1", epochs=4), tmp_path, progress=False, log=lambda *_: None)
+    losses = [r["val_loss"] for r in metrics["epochs"]]
+    assert losses[-1] < losses[0]
+
+
+def test_lambda_search_picks_the_best_trial(tmp_path):
+    metrics = fit(tiny(epochs=1, lambda_search_trials=3, lambda_search_steps=2), tmp_path,
+                  progress=False, log=lambda *_: None)
+    trials = metrics["lambda_search"]["trials"]
+    assert len(trials) == 3
+    assert all(1e-5 <= t["lambda1"] <= 3 and 1e-5 <= t["lambda2"] <= 3 for t in trials)
+    best = min(trials, key=lambda t: t["val_loss"])
+    assert metrics["effective_config"]["lambda1"] == best["lambda1"]
+
+
+def test_run_folder_protection(tmp_path):
+    fit(tiny(epochs=1), tmp_path / "run", progress=False, log=lambda *_: None)
+    with pytest.raises(RunError, match="another run"):
+        fit(tiny(epochs=2), tmp_path / "run", progress=False)
+    with pytest.raises(RunError, match="--resume"):
+        fit(tiny(epochs=1), tmp_path / "run", progress=False)
+    with pytest.raises(RunError, match="nothing to resume"):
+        fit(tiny(epochs=1), tmp_path / "other", resume=True, progress=False)
+
+
+def test_corrupt_checkpoint_is_named(tmp_path):
+    fit(tiny(epochs=1), tmp_path, progress=False, log=lambda *_: None)
+    ckpt = tmp_path / "checkpoints" / "last.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    with pytest.raises(RunError, match="corrupt"):
+        load_checkpoint(ckpt)
+
+
+def test_config_errors():
+    with pytest.raises(ConfigError, match="unknown config key"):
+        TrainConfig.from_dict({"learning_rate": 0.1})
+    with pytest.raises(ConfigError, match="unknown model"):
+        TrainConfig(model="transformer")
+    with pytest.raises(ConfigError, match="rate"):
+        TrainConfig(rate=1.5)
+    with pytest.raises(ConfigError, match="split"):
+        TrainConfig(num_sequences=100)
