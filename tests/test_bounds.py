@@ -246,3 +246,16 @@ def test_fisher_rao_bound_and_its_noise_version():
     flat = x[:5]
     assert bounds.fisher_rao_rademacher(1.0, 1.0, 1.0, 0.5, flat) == math.inf
     assert math.isfinite(bounds.fisher_rao_rademacher(1.0, 1.0, 1.0, 0.5, flat, 0.01))
+
+
+def test_bound_plots(tmp_path):
+    from unfoldrnn import plots
+
+    torch.manual_seed(1)
+    model = ReweightedRNN(4, 12, 2)
+    x, labels = torch.randn(30, 6, 4), torch.randint(0, 3, (30,))
+    report = bounds.certify(model, x, torch.nn.Linear(12, 3), labels)
+    assert len(report.gammas) == 8
+    for path in (plots.bound_vs_gamma(report, tmp_path / "gamma.png"),
+                 plots.bound_vs_T(tmp_path / "T.png", T_max=50)):
+        assert path.stat().st_size > 1000

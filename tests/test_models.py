@@ -250,3 +250,22 @@ def test_spectral_rnn_singular_values_stay_in_band():
     sv = torch.linalg.svdvals(model.cells[0].recurrent_matrix())
     assert sv.max() <= 1.2 + 1e-5 and sv.min() >= 0.8 - 1e-5
     assert sv.max() > 1.19 and sv.min() < 0.81
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_cuda_matches_cpu(name):
+    torch.manual_seed(7)
+    kw = {"signal_size": 16} if name in ("reweighted", "l1l1", "sista") else {}
+    cpu = build(name, 8, 24, 3, **kw).double()
+    gpu = build(name, 8, 24, 3, **kw).double().cuda()
+    gpu.load_state_dict(cpu.state_dict())
+    x = torch.randn(4, 6, 8, dtype=torch.float64)
+    out_cpu = cpu(x)[0]
+    out_gpu = gpu(x.cuda())[0]
+    assert torch.allclose(out_gpu.cpu(), out_cpu, atol=1e-8)
+    out_cpu.square().sum().backward()
+    out_gpu.square().sum().backward()
+    for (n, p), q in zip(cpu.named_parameters(), gpu.parameters(), strict=True):
+        if p.grad is not None:
+            assert torch.allclose(q.grad.cpu(), p.grad, atol=1e-7), n

@@ -47,7 +47,7 @@ def reconstructions(frames: torch.Tensor, estimate: torch.Tensor, path: Path,
     for t in range(steps):
         for row, seq in enumerate((frames, estimate)):
             ax = axes[row, t]
-            ax.imshow(seq[t].reshape(frame_size, frame_size).clamp(0, 1).cpu(), cmap="gray",
+            ax.imshow(seq[t].reshape(frame_size, frame_size).clamp(0, 1).cpu().numpy(), cmap="gray",
                       vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
@@ -69,13 +69,15 @@ def activations(model, path: Path, units: int = 4) -> Path:
     for layer in range(layers):
         ax = axes[0, layer]
         if sista:
-            ax.plot(u, soft_threshold(u, float(model.lambda1 / model.alpha)), label="all units")
+            ax.plot(u.numpy(), soft_threshold(u, float(model.lambda1 / model.alpha)).numpy(),
+                    label="all units")
         else:
             a, b = model.thresholds()
             for k in range(min(units, model.hidden_size)):
                 for s, style in ((0.5, "-"), (-0.5, "--")):
-                    ax.plot(u, prox_l1l1(u, float(a[layer, k]), float(b[layer, k]), s),
-                            style, color=f"C{k}", label=f"unit {k}, s={s:+}")
+                    v = prox_l1l1(u, float(a[layer, k]), float(b[layer, k]), s)
+                    ax.plot(u.numpy(), v.numpy(), style, color=f"C{k}",
+                            label=f"unit {k}, s={s:+}")
         ax.axhline(0, color="gray", lw=0.5)
         ax.set(xlabel="u", ylabel="Phi(u)", title=f"layer {layer + 1}")
     axes[0, -1].legend(fontsize=6)

@@ -9,6 +9,7 @@ the uninterrupted run would have computed.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import os
@@ -34,23 +35,25 @@ class RunError(RuntimeError):
 
 # ---------------------------------------------------------------- data and task
 
+@functools.lru_cache(maxsize=2)
+def _frames(source: str, num_sequences: int, seed: int, frame_size: int) -> torch.Tensor:
+    """Moving MNIST frames [N, T, s, s] of a data source (cached: sweeps reuse them)."""
+    if source == "embedded":
+        return moving_mnist(num_sequences, seed=seed, frame_size=frame_size)
+    if source.endswith(".npy"):
+        return load_official(source, frame_size)[:num_sequences]
+    if not Path(source).is_dir():
+        raise DataError(f"data {source!r} is neither 'embedded', a .npy file, nor a folder "
+                        "with the MNIST idx files")
+    digits = load_mnist(source, train=True)[0]
+    return moving_mnist(num_sequences, seed=seed, digits=digits, frame_size=frame_size)
+
+
 def build_data(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Train / validation / test frames [N, T, n0] for the configured data source."""
-    source = config.data
-    if source == "embedded":
-        frames = moving_mnist(config.num_sequences, seed=config.data_seed,
-                              frame_size=config.frame_size)
-    elif source.endswith(".npy"):
-        frames = load_official(source, config.frame_size)[: config.num_sequences]
-    else:
-        if not Path(source).is_dir():
-            raise DataError(f"data {source!r} is neither 'embedded', a .npy file, nor a folder "
-                            "with the MNIST idx files")
-        digits = load_mnist(source, train=True)[0]
-        frames = moving_mnist(config.num_sequences, seed=config.data_seed, digits=digits,
-                              frame_size=config.frame_size)
+    frames = _frames(config.data, config.num_sequences, config.data_seed, config.frame_size)
     if frames.shape[0] < sum(config.split):
-        raise DataError(f"{source} holds {frames.shape[0]} sequences, the split needs "
+        raise DataError(f"{config.data} holds {frames.shape[0]} sequences, the split needs "
                         f"{sum(config.split)}")
     flat = frames.flatten(start_dim=2)
     a, b, c = config.split

@@ -47,7 +47,7 @@ def rademacher_estimate(function: Callable[[list[Tensor]], Tensor], init: list[T
             opt = torch.optim.Adam(weights, lr=lr)
             for _ in range(steps):
                 value = (eps * function(weights)).mean()
-                best = max(best, float(value))
+                best = max(best, float(value.detach()))
                 opt.zero_grad()
                 (-value).backward()
                 opt.step()
