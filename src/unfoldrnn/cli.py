@@ -163,8 +163,8 @@ def cmd_demo(args) -> int:
 
     out = Path(args.out)
     base = {"num_sequences": 3000, "split": (2400, 300, 300), "hidden_size": 256,
-            "num_layers": 3, "epochs": args.epochs, "lr": 1e-3, "lr_patience": 2,
-            "rate": 0.2, "seed": args.seed}
+            "num_layers": 3, "epochs": args.epochs, "lr": 1e-3, "lr_patience": 3,
+            "rate": 0.2, "seed": args.seed, "lambda_search_trials": 6}
     lines = ["# unfoldrnn demo: compressive Moving MNIST, CS rate 0.2, h = 256, d = 3", ""]
     for model in ("reweighted", "rnn"):
         run_dir = out / model
@@ -253,7 +253,7 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the main job: two models trained and compared in minutes",
                        description=cmd_demo.__doc__)
     p.add_argument("--out", default="demo_runs", help="output folder (default demo_runs)")
-    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)

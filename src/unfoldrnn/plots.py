@@ -60,24 +60,26 @@ def reconstructions(frames: torch.Tensor, estimate: torch.Tensor, path: Path,
 @torch.no_grad()
 def activations(model, path: Path, units: int = 4) -> Path:
     """The learned activation functions of a few units per layer (paper 001 Fig. 1):
-    Phi_{lambda1 g_l/c, lambda2 g_l/c, s}(u) for s = +0.5 and s = -0.5 (Sista: the soft
-    threshold lambda1/alpha)."""
-    u = torch.linspace(-2, 2, 401)
+    Phi_{lambda1 g_l/c, lambda2 g_l/c, s}(u) for s = +2m (solid) and s = -2m (dashed), on a
+    u range scaled to the units' thresholds m = max(a + b); Sista: its soft threshold."""
     sista = not hasattr(model, "thresholds")
     layers = 1 if sista else model.num_layers
     fig, axes = plt.subplots(1, layers, figsize=(3.6 * layers, 3.2), squeeze=False)
     for layer in range(layers):
         ax = axes[0, layer]
         if sista:
-            ax.plot(u.numpy(), soft_threshold(u, float(model.lambda1 / model.alpha)).numpy(),
-                    label="all units")
+            thr = float(model.lambda1 / model.alpha)
+            u = torch.linspace(-4 * thr, 4 * thr, 401)
+            ax.plot(u.numpy(), soft_threshold(u, thr).numpy(), label="all units")
         else:
-            a, b = model.thresholds()
-            for k in range(min(units, model.hidden_size)):
-                for s, style in ((0.5, "-"), (-0.5, "--")):
-                    v = prox_l1l1(u, float(a[layer, k]), float(b[layer, k]), s)
+            a, b = (t[layer, :units] for t in model.thresholds())
+            scale = float((a + b).max())
+            u = torch.linspace(-6 * scale, 6 * scale, 801)
+            for k in range(len(a)):
+                for s, style in ((2 * scale, "-"), (-2 * scale, "--")):
+                    v = prox_l1l1(u, float(a[k]), float(b[k]), s)
                     ax.plot(u.numpy(), v.numpy(), style, color=f"C{k}",
-                            label=f"unit {k}, s={s:+}")
+                            label=f"unit {k}, s={s:+.2g}")
         ax.axhline(0, color="gray", lw=0.5)
         ax.set(xlabel="u", ylabel="Phi(u)", title=f"layer {layer + 1}")
     axes[0, -1].legend(fontsize=6)

@@ -266,10 +266,11 @@ def fit(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress
             objective.backward()
             nn.utils.clip_grad_norm_(params, config.clip)
             opt.step()
-            if not math.isfinite(float(loss)):
-                raise RunError(f"training diverged at epoch {epoch + 1}: the loss is "
-                               f"{float(loss)}; lower lr or clip, or change lambda1/lambda2")
-            total += float(loss) * len(idx)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise RunError(f"training diverged at epoch {epoch + 1}: the loss is {value}; "
+                               "lower lr or clip, or change lambda1/lambda2")
+            total += value * len(idx)
             seen += len(idx)
             bar.set_postfix(loss=f"{total / seen:.3f}")
         scores = evaluate(task, val, device=device)

@@ -27,7 +27,8 @@ SWEEPS = {
 SCALES = {
     "paper": {},  # TrainConfig defaults are paper 001's setting
     "cpu": {"num_sequences": 2000, "split": (1600, 200, 200), "hidden_size": 256,
-            "epochs": 12, "batch_size": 32, "lr": 1e-3, "lr_patience": 2},
+            "epochs": 12, "batch_size": 32, "lr": 1e-3, "lr_patience": 2,
+            "lambda_search_trials": 6},
 }
 CPU_TABLE2_HIDDEN = [64, 128, 256, 512]  # h <= 512 on a CPU
 
