@@ -259,3 +259,36 @@ def test_bound_plots(tmp_path):
     for path in (plots.bound_vs_gamma(report, tmp_path / "gamma.png"),
                  plots.bound_vs_T(tmp_path / "T.png", T_max=50)):
         assert path.stat().st_size > 1000
+
+
+def test_paper_002_bounds_3_4_and_gated_by_hand():
+    B_U, B_V, B_W, B_x, dx, dh, dy, t, m, g = 1.0, 2.0, 1.5, 3.0, 4, 8, 5, 10, 1000, 0.5
+    M_U, M_V, M_W, F_U, F_V, F_W = 7.0, 6.0, 5.0, 3.0, 2.5, 2.0
+    d = math.sqrt(dx * dh + dh * dh + dh * dy)
+    G = t  # beta = rho_h B_U = 1
+    bound3 = (B_V * B_W * B_x) * (M_U + M_V + M_W) * t * G * math.sqrt(math.log(d)) \
+        * math.log(math.sqrt(d) * m) / (math.sqrt(m) * g)
+    assert math.isclose(bounds.rnn_complexity_bound3(B_U, B_V, B_W, M_U, M_V, M_W, B_x, dx, dh,
+                                                     dy, t, m, g), bound3)
+    lam = min(math.sqrt(d), B_x * B_W * G)
+    bound4 = (lam * B_U + B_x * B_W) * G * math.sqrt(d * math.log(d) * (F_U ** 2 + F_W ** 2
+                                                                         + F_V ** 2)) \
+        / (math.sqrt(m) * g)
+    assert math.isclose(bounds.rnn_complexity_bound4(B_U, B_V, B_W, F_U, F_V, F_W, B_x, dx, dh,
+                                                     dy, t, m, g), bound4)
+    beta, theta, dd = 0.5, 0.8, 20.0
+    gated = dd * B_V * min(math.sqrt(dd), B_W * B_x * (1 - beta ** t) / (1 - beta)) \
+        * math.sqrt(math.log((1 - theta ** t) / (1 - theta) * dd * math.sqrt(m))) \
+        / (math.sqrt(m) * g)
+    assert math.isclose(bounds.gated_complexity(B_V, B_W, B_x, beta, theta, dd, t, m, g), gated)
+
+
+def test_fisher_rao_rademacher_by_hand():
+    x = rand(30, 3, 2)  # n = 30 sequences, L = 3, d = 2
+    X = x.reshape(30, 6).T  # [L d, n]
+    lam = torch.linalg.eigvalsh(X @ X.T / 30)[0].item()
+    r, bU, bV, bW = 2.0, 1.5, 0.7, 0.5
+    X_T_1 = X.T.abs().sum(dim=0).max().item()  # ||X^T||_1: max absolute column sum of X^T
+    Lam = 1 + 2 * bW + 3 * bW ** 2
+    expected = r * X.norm().item() / 60 / math.sqrt(lam) + bV * bU * X_T_1 * Lam / 30
+    assert math.isclose(bounds.fisher_rao_rademacher(r, bU, bV, bW, x), expected, rel_tol=1e-9)
