@@ -11,7 +11,7 @@ import torch
 
 from unfoldrnn.data import (
     DataError,
-    download,
+    download_mnist,
     load_mnist,
     load_official,
     moving_mnist,
@@ -64,7 +64,7 @@ def mnist_server():
 
 
 def test_download_from_a_local_mirror(tmp_path, mnist_server):
-    images, labels = load_mnist(tmp_path, train=False, download_missing=True,
+    images, labels = load_mnist(tmp_path, train=False, download=True,
                                 mirrors=(mnist_server,))
     assert images.shape == (10000, 28, 28)
     assert torch.equal(images, load_mnist()[0])
@@ -73,7 +73,7 @@ def test_download_from_a_local_mirror(tmp_path, mnist_server):
 
 def test_download_reports_offline(tmp_path):
     with pytest.raises(DataError, match="offline"):
-        download(tmp_path, train=False, mirrors=("http://127.0.0.1:9/",), timeout=2)
+        download_mnist(tmp_path, train=False, mirrors=("http://127.0.0.1:9/",), timeout=2)
 
 
 def test_moving_mnist_is_deterministic_and_bounded():

@@ -71,7 +71,7 @@ def read_idx(path: str | os.PathLike, verify: bool = True) -> np.ndarray:
     return parse_idx(data, str(path))
 
 
-def download(root: str | os.PathLike, train: bool = True, mirrors=MIRRORS,
+def download_mnist(root: str | os.PathLike, train: bool = True, mirrors=MIRRORS,
              timeout: float = 30.0) -> None:
     """Fetch the gzipped idx files of one split into ``root`` (atomically, verified)."""
     root = Path(root)
@@ -104,10 +104,11 @@ def download(root: str | os.PathLike, train: bool = True, mirrors=MIRRORS,
 
 
 def load_mnist(root: str | os.PathLike | None = None, train: bool = False,
-               download_missing: bool = False, mirrors=MIRRORS) -> tuple[torch.Tensor,
+               download: bool = False, mirrors=MIRRORS) -> tuple[torch.Tensor,
                                                                          torch.Tensor]:
     """(images uint8 [N, 28, 28], labels int64 [N]). ``root=None`` reads the embedded test
-    set; otherwise the official files in ``root`` (downloaded first if asked)."""
+    set; otherwise the official files in ``root``, fetched first from the official address
+    (or ``mirrors``) when ``download`` is true and they are missing."""
     prefix = "train" if train else "t10k"
     if root is None:
         if train:
@@ -116,8 +117,8 @@ def load_mnist(root: str | os.PathLike | None = None, train: bool = False,
         with resources.as_file(base) as folder:
             return _load_pair(Path(folder), prefix)
     root = Path(root)
-    if download_missing:
-        download(root, train=train, mirrors=mirrors)
+    if download:
+        download_mnist(root, train=train, mirrors=mirrors)
     return _load_pair(root, prefix)
 
 
