@@ -90,20 +90,27 @@ def test_hand_written_backward_matches_autograd_on_the_reference(cls, n):
     torch.manual_seed(5)
     model = perturb(cls(n, 24, 3, signal_size=16, lambda1=0.1, lambda2=0.2)).double()
     x = torch.randn(4, 5, n, dtype=torch.float64, requires_grad=True)
-    h0 = torch.randn(4, 24, dtype=torch.float64, requires_grad=True)
     weights = torch.randn(4, 5, 24, dtype=torch.float64)
-    grads = []
-    for forward in (lambda: model(x, h0)[0], lambda: reference_l1l1_family(model, x, h0)):
-        model.zero_grad()
-        x.grad = h0.grad = None
-        (forward() * weights).sum().backward()
-        grads.append({name: p.grad.clone() for name, p in model.named_parameters()
-                      if name != "h0"}
-                     | {"x": x.grad.clone(), "h0_arg": h0.grad.clone()})
-    assert grads[0].keys() == grads[1].keys()
-    for name in grads[0]:
-        assert torch.allclose(grads[0][name], grads[1][name], atol=1e-9), name
-    assert grads[0]["P"].abs().sum() > 0 and grads[0]["log_lambda2"].abs() > 0
+    for h0 in (None, torch.randn(4, 24, dtype=torch.float64, requires_grad=True)):
+        grads = []
+        for forward in (lambda h0=h0: model(x, h0)[0],
+                        lambda h0=h0: reference_l1l1_family(model, x, h0)):
+            model.zero_grad(set_to_none=True)
+            x.grad = None
+            if h0 is not None:
+                h0.grad = None
+            (forward() * weights).sum().backward()
+            found = {name: p.grad.clone() for name, p in model.named_parameters()
+                     if p.grad is not None}
+            found["x"] = x.grad.clone()
+            if h0 is not None:
+                found["h0_arg"] = h0.grad.clone()
+            grads.append(found)
+        assert grads[0].keys() == grads[1].keys()
+        assert ("h0" in grads[0]) == (h0 is None)  # the learned h0 is used only by default
+        for name in grads[0]:
+            assert torch.allclose(grads[0][name], grads[1][name], atol=1e-9), name
+        assert grads[0]["P"].abs().sum() > 0 and grads[0]["log_lambda2"].abs() > 0
 
 
 @pytest.mark.parametrize("form", ["explicit", "factored"])

@@ -40,9 +40,10 @@ TRAIN_FLAGS = {
 
 
 def _parse_value(key: str, text: str):
-    kinds = {f.name: f.type for f in fields(TrainConfig)}
-    if key not in kinds:
-        raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(kinds))}")
+    """A --set value: JSON when it parses (numbers, lists, booleans), else the string."""
+    known = {f.name for f in fields(TrainConfig)}
+    if key not in known:
+        raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(known))}")
     try:
         return json.loads(text)
     except ValueError:
