@@ -131,9 +131,10 @@ def cmd_bound(args) -> int:
         D = task.model.D
         D_norm = float(torch.linalg.matrix_norm(D, 2))
         eta = args.eta if args.eta is not None else config.frame_size / D_norm
-        report = certify(task.model, x, delta=args.delta, eta=eta)
-        codes = task.model(x)[0][:, -1]
-        errors = ((train[:, -1] - (codes @ D.T).clamp(0, 1)).norm(dim=1) / D_norm).clamp(max=eta)
+        codes = task.model(x)[0]
+        report = certify(task.model, x, delta=args.delta, eta=eta, codes=codes)
+        last = (codes[:, -1] @ D.T).clamp(0, 1)
+        errors = ((train[:, -1] - last).norm(dim=1) / D_norm).clamp(max=eta)
     train_loss = float(errors.mean())
     print(report)
     if report.gap is not None:

@@ -91,7 +91,7 @@ def bound_regularizer(model: nn.Module) -> Tensor:
 def certify(model: nn.Module, inputs: Tensor, head: nn.Module | Tensor | None = None,
             labels: Tensor | None = None, delta: float = 0.05,
             gamma: float | list[float] | None = None, eta: float = 1.0,
-            batch_size: int = 256) -> BoundReport:
+            batch_size: int = 256, codes: Tensor | None = None) -> BoundReport:
     """Bounds for ``model`` (reweighted, l1l1 or sista) trained on ``inputs`` [m, T, n].
 
     Reads alpha_l, beta_l off ``model.effective_weights()``, B_x off the inputs and
@@ -99,6 +99,7 @@ def certify(model: nn.Module, inputs: Tensor, head: nn.Module | Tensor | None = 
     With a linear ``head`` (nn.Linear or a c x h matrix Y) and ``labels`` it adds rho, and
     for each ``gamma`` the train ramp loss of y = Y h_T, the gap of eq. 18 and their sum,
     the bound on the test ramp loss (paper 000 Fig. 3). ``eta`` bounds the loss in eq. 14.
+    ``codes`` ([m, T, h], the model's output on ``inputs``) saves a forward pass if known.
     """
     from ..models import L1L1RNN, ReweightedRNN, SistaRNN
 
@@ -111,7 +112,8 @@ def certify(model: nn.Module, inputs: Tensor, head: nn.Module | Tensor | None = 
     alphas, betas = model_norms(model)
     B_x = float(sequence_rms_bound(inputs))
     h0_norm = float(model.h0.abs().max())
-    codes = torch.cat([model(chunk)[0] for chunk in inputs.split(batch_size)])
+    if codes is None:
+        codes = torch.cat([model(chunk)[0] for chunk in inputs.split(batch_size)])
     h0 = model.h0.expand(m, 1, h)
     B_h = per_step_rms_bounds(torch.cat([h0, codes[:, :-1]], dim=1)).tolist()
 

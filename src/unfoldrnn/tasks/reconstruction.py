@@ -53,7 +53,7 @@ class ReconstructionTask(nn.Module):
         """Frames s [B, T, n0] -> reconstructions s_hat [B, T, n0]."""
         if s.dim() != 3 or s.shape[-1] != self.signal_size:
             raise ValueError(f"frames must be [B, T, {self.signal_size}], got {tuple(s.shape)}")
-        codes = self.model(s @ self.A.T)[0]
+        codes = self.model(self.measure(s))[0]
         return codes @ self.model.D.T if self.decoder is None else self.decoder(codes)
 
     def measure(self, s: Tensor) -> Tensor:
