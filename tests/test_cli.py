@@ -62,3 +62,22 @@ def test_train_evaluate_plot_bound_and_refuse_overwrite(tmp_path, capsys):
     assert report["rademacher"] > 0 and len(report["alphas"]) == 2
     assert "Thm 3.3" in capsys.readouterr().out
     assert main(["evaluate", str(tmp_path / "nothing")]) == 2
+
+
+def test_reproduce_writes_the_table_with_the_papers_numbers(tmp_path, monkeypatch):
+    from unfoldrnn.experiments import sweep
+
+    monkeypatch.setitem(sweep.SCALES, "cpu", {"num_sequences": 40, "split": (24, 8, 8),
+                                               "hidden_size": 16, "epochs": 1,
+                                               "frame_size": 8})
+    monkeypatch.setitem(sweep.SWEEPS, "table1", [0.2, 0.5])
+    args = ["reproduce", "table1", "--models", "rnn", "reweighted", "--out", str(tmp_path),
+            "--quiet"]
+    assert main(args) == 0
+    table = (tmp_path / "table1" / "table1.md").read_text()
+    assert "(34.19)" in table and "(31.14)" in table and "(48.70)" in table  # paper 001
+    rows = (tmp_path / "table1" / "table1.csv").read_text().splitlines()
+    assert len(rows) == 1 + 4 and rows[0].startswith("model,rate,psnr,paper_psnr")
+    before = (tmp_path / "table1" / "reweighted-0.5" / "metrics.json").read_text()
+    assert main(args) == 0  # finished runs are reused, not retrained
+    assert (tmp_path / "table1" / "reweighted-0.5" / "metrics.json").read_text() == before
