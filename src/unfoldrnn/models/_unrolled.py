@@ -16,8 +16,10 @@ Why by hand: autograd would accumulate every weight gradient with one rank-B upd
 step (T d small GEMMs plus T d full-size additions). Here the backward loop carries only the
 state gradients and stores them; weight gradients are then a few large GEMMs over all T*B
 rows, as cuDNN does for torch.nn.RNN. Saved for backward: every layer output and s_t,
-(d + 1) T B h numbers (10 MiB for B = 32, T = 20, d = 3, h = 1024 in float32); the backward
-pass holds two more d T B h buffers while it runs.
+(d + 1) T B h numbers (10 MiB for B = 32, T = 20, d = 3, h = 1024 in float32). Per-step
+results are kept in lists and stacked once (one copy instead of T d small ones), so each
+stack briefly doubles its buffer; the backward pass holds the per-step du and du Z_l,
+2 d T B h more numbers, while it runs.
 """
 
 from __future__ import annotations
@@ -40,19 +42,22 @@ class UnrolledL1L1(torch.autograd.Function):
         prox_value, ctx.prox_backward = prox_kernels(compiled)
         T, B, h = X.shape
         d = a.shape[0]
-        V = X.new_empty(d, T, B, h)  # every layer's output z^(l)
-        S = X.new_empty(T, B, h)  # side information s_t = P h_{t-1} = z^(0)
+        outputs = [[] for _ in range(d)]  # every layer's output z^(l), stacked at the end
+        sides = []  # side information s_t = P h_{t-1} = z^(0)
         h_prev = h0
         for t in range(T):
-            s = torch.mm(h_prev, PT, out=S[t])
+            s = h_prev @ PT
+            sides.append(s)
             z = s
             for layer in range(d):
                 u = _gradient_step(z, L, K).add_(X[t])
                 if Z is not None:
                     u = u @ Z[layer].T
-                z = V[layer, t]
-                z.copy_(prox_value(u, a[layer], b[layer], s))
+                z = prox_value(u, a[layer], b[layer], s)
+                outputs[layer].append(z)
             h_prev = z
+        V = torch.stack([torch.stack(o) for o in outputs])
+        S = torch.stack(sides)
         ctx.save_for_backward(X, h0, PT, Z, L, K, V, S)
         return V[d - 1].clone()
 
@@ -61,9 +66,9 @@ class UnrolledL1L1(torch.autograd.Function):
     def backward(ctx, grad_codes: Tensor):
         X, h0, PT, Z, L, K, V, S = ctx.saved_tensors
         d, T, B, h = V.shape
-        GU = torch.empty_like(V)  # dLoss/du
-        GY = torch.empty_like(V)  # dLoss/d(r + X_t) = du Z_l
-        GS = torch.empty_like(S)  # dLoss/ds_t
+        GU = [[None] * T for _ in range(d)]  # dLoss/du
+        GY = [[None] * T for _ in range(d)]  # dLoss/d(r + X_t) = du Z_l
+        GR = [None] * T  # dLoss/ds_t
         ga = V.new_zeros(d, h)
         gb = V.new_zeros(d, h)
         g_next = torch.zeros_like(h0)  # dLoss/dh_t carried back from step t + 1
@@ -73,20 +78,23 @@ class UnrolledL1L1(torch.autograd.Function):
             gs = torch.zeros_like(s)
             for layer in reversed(range(d)):
                 gu, g_a, g_b, g_s = ctx.prox_backward(gv, V[layer, t], s)
-                GU[layer, t] = gu
+                GU[layer][t] = gu
                 ga[layer] += g_a.sum(0)
                 gb[layer] += g_b.sum(0)
                 gs += g_s
-                gy = GY[layer, t]
-                torch.mm(gu, Z[layer], out=gy) if Z is not None else gy.copy_(gu)
+                gy = gu @ Z[layer] if Z is not None else gu
+                GY[layer][t] = gy
                 gK = gy @ K.T
                 gz = gy - (gK if L is None else gK @ L.T)
                 if layer > 0:
                     gv = gz
                 else:
                     gs += gz
-            GS[t] = gs
+            GR[t] = gs
             g_next = gs @ PT.T
+        GU = torch.stack([torch.stack(g) for g in GU])
+        GY = torch.stack([torch.stack(g) for g in GY])
+        GS = torch.stack(GR)
 
         # weight gradients: one GEMM over all T * B rows per matrix
         rows = T * B
