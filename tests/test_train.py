@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 import torch
@@ -81,3 +82,21 @@ def test_config_errors():
         TrainConfig(rate=1.5)
     with pytest.raises(ConfigError, match="split"):
         TrainConfig(num_sequences=100)
+
+
+def test_divergence_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tmp_path):
+    config = tiny(model="gru", epochs=3)
+    fit(config, tmp_path, progress=False, log=lambda *_: None, stop_after=1)
+    saved = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    import unfoldrnn.train as train_module
+
+    original = train_module.ReconstructionTask.loss
+    try:
+        train_module.ReconstructionTask.loss = staticmethod(lambda e, t: original(e, t) * math.nan)
+        with pytest.raises(RunError, match="diverged at epoch 2"):
+            fit(config, tmp_path, resume=True, progress=False, log=lambda *_: None)
+    finally:
+        train_module.ReconstructionTask.loss = staticmethod(original)
+    kept = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert kept["epoch"] == saved["epoch"] == 0
+    assert all(torch.equal(kept["task"][k], saved["task"][k]) for k in saved["task"])

@@ -260,16 +260,16 @@ def fit(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress
         for idx in bar:
             s = train[idx].to(device)
             loss = task.loss(task(s), s)
+            value = loss.item()
+            if not math.isfinite(value):  # stop before the step spoils the weights
+                raise RunError(f"training diverged at epoch {epoch + 1}: the loss is {value}; "
+                               "lower lr or clip, or change lambda1/lambda2")
             objective = loss + config.bound_lambda * bound_regularizer(task.model) \
                 if regularize else loss
             opt.zero_grad(set_to_none=True)
             objective.backward()
             nn.utils.clip_grad_norm_(params, config.clip)
             opt.step()
-            value = loss.item()
-            if not math.isfinite(value):
-                raise RunError(f"training diverged at epoch {epoch + 1}: the loss is {value}; "
-                               "lower lr or clip, or change lambda1/lambda2")
             total += value * len(idx)
             seen += len(idx)
             bar.set_postfix(loss=f"{total / seen:.3f}")
