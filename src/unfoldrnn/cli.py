@@ -207,7 +207,9 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model on compressive Moving MNIST",
                        description="Train into a run folder (config.json, metrics.csv/json, "
                        "checkpoints/). Settings come from --config (TOML or JSON), then the "
-                       "flags, then --set KEY=VALUE; defaults are paper 001's.")
+                       "flags, then --set KEY=VALUE; defaults are paper 001's.",
+                       epilog="config keys and defaults: " + ", ".join(
+                           f"{f.name}={f.default!r}" for f in fields(TrainConfig)))
     p.add_argument("--config", help="a TOML or JSON file of TrainConfig keys")
     for key, (kind, text) in TRAIN_FLAGS.items():
         p.add_argument("--" + key.replace("_", "-"), dest=key, type=kind, help=text)
