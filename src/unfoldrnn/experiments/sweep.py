@@ -98,7 +98,8 @@ def write_table(rows: list[dict], key: str, out: Path, table: str, scale: str,
     depth = "d swept, every model with d layers" if table == "table3" else \
         "d = 3 (the LSTM with 2 layers)"
     lines += ["", f"Made by `unfoldrnn reproduce {table} --scale {scale} --out {out.parent}`.",
-              f"Setting: {json.dumps(SCALES[scale])}; the rest as paper 001 ({depth}, Adam, "
+              f"Setting: {json.dumps({k: v for k, v in SCALES[scale].items() if k != key})}; "
+              f"the rest as paper 001 ({depth}, Adam, "
               "gradient clip 0.25, learning rate x0.3 on plateau, lambda random search in "
               "[1e-5, 3] for the unfolding models).",
               f"Training time summed over the runs: {train_minutes:.1f} min"
