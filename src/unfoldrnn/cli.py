@@ -24,18 +24,18 @@ USER_ERRORS = (ConfigError, DataError, RunError, ValueError, FileNotFoundError)
 # flags that ``train`` exposes directly; any other key goes through --set KEY=VALUE
 TRAIN_FLAGS = {
     "model": (str, f"model name: {', '.join(MODEL_NAMES)}"),
-    "rate": (float, "CS rate n/n0 in (0, 1] (default 0.2)"),
-    "hidden_size": (int, "hidden units h (default 1024)"),
-    "num_layers": (int, "layers d = unfolded iterations (default 3)"),
-    "epochs": (int, "training epochs (default 200)"),
-    "batch_size": (int, "minibatch size (default 32)"),
-    "lr": (float, "Adam learning rate (default 3e-4)"),
-    "num_sequences": (int, "Moving MNIST sequences to generate (default 10000)"),
+    "rate": (float, "CS rate n/n0 in (0, 1]"),
+    "hidden_size": (int, "hidden units h"),
+    "num_layers": (int, "layers d = unfolded iterations"),
+    "epochs": (int, "training epochs"),
+    "batch_size": (int, "minibatch size"),
+    "lr": (float, "Adam learning rate"),
+    "num_sequences": (int, "Moving MNIST sequences to generate"),
     "data": (str, "'embedded', a folder with the MNIST idx files, or mnist_test_seq.npy"),
-    "seed": (int, "random seed (default 0)"),
-    "device": (str, "'auto', 'cpu' or 'cuda' (default auto)"),
-    "bound_lambda": (float, "weight of the bound regulariser sum_l ||W_l||_1,inf (default 0)"),
-    "lambda_search_trials": (int, "random-search trials for (lambda1, lambda2) (default 0)"),
+    "seed": (int, "random seed"),
+    "device": (str, "'auto', 'cpu' or 'cuda'"),
+    "bound_lambda": (float, "weight of the bound regulariser sum_l ||W_l||_1,inf"),
+    "lambda_search_trials": (int, "random-search trials for (lambda1, lambda2)"),
 }
 
 
@@ -212,7 +212,9 @@ def make_parser() -> argparse.ArgumentParser:
                            f"{f.name}={f.default!r}" for f in fields(TrainConfig)))
     p.add_argument("--config", help="a TOML or JSON file of TrainConfig keys")
     for key, (kind, text) in TRAIN_FLAGS.items():
-        p.add_argument("--" + key.replace("_", "-"), dest=key, type=kind, help=text)
+        default = TrainConfig.__dataclass_fields__[key].default
+        p.add_argument("--" + key.replace("_", "-"), dest=key, type=kind,
+                       help=f"{text} (default {default!r})")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="any other config key, e.g. --set clip=0.5 (repeatable)")
     p.add_argument("--out", required=True, help="run folder (new, or this run's with --resume)")

@@ -84,8 +84,7 @@ def prox_kernels(compiled: bool = False):
 class _ProxL1L1(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, a, b, s):
-        with torch.no_grad():
-            v = prox_value(u, a, b, s)
+        v = prox_value(u, a, b, s)  # autograd is off inside Function.forward
         ctx.save_for_backward(v, s)
         ctx.shapes = (u.shape, a.shape, b.shape, s.shape)
         return v

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .bounds import bound_regularizer, model_norms, sequence_rms_bound, unfolding_rademacher
+from .bounds import bound_regularizer, theorem_bound
 from .config import ConfigError, TrainConfig
 from .data import DataError, load_mnist, load_official, moving_mnist
 from .metrics import psnr
@@ -98,15 +98,10 @@ def evaluate(task: ReconstructionTask, frames: torch.Tensor, batch_size: int = 2
 
 def bound_of(task: ReconstructionTask, train: torch.Tensor) -> float | None:
     """Paper 000 Thm 3.3 bound on R_S of the task's unfolding model over the training set."""
-    model = task.model
     if task.model_name not in ("reweighted", "l1l1"):
         return None
     with torch.no_grad():
-        x = train.to(task.A.device) @ task.A.T
-        alphas, betas = model_norms(model)
-        m, T, n = x.shape
-        return unfolding_rademacher(alphas, betas, float(sequence_rms_bound(x)),
-                                    float(model.h0.abs().max()), n, model.hidden_size, m, T)
+        return theorem_bound(task.model, task.measure(train.to(task.A.device)))
 
 
 # ---------------------------------------------------------------- checkpoints

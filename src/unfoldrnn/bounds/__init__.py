@@ -1,7 +1,7 @@
 """Generalization-error bounds: unfolding RNNs (papers 000, 001), spectral-norm bounds of
 vanilla RNN / MGU / LSTM (paper 002), Fisher-Rao-norm bounds (paper 003)."""
 
-from .certify import BoundReport, bound_regularizer, certify, model_norms
+from .certify import BoundReport, bound_regularizer, certify, model_norms, theorem_bound
 from .fisher_rao import fisher_rao_bound, fisher_rao_norm, fisher_rao_rademacher, lambda_factor
 from .margin import (
     classification_gap,
@@ -79,5 +79,6 @@ __all__ = [
     "sequence_rms_bound",
     "sista_step_rademacher",
     "spectral_norm",
+    "theorem_bound",
     "unfolding_rademacher",
 ]

@@ -88,6 +88,16 @@ def bound_regularizer(model: nn.Module) -> Tensor:
 
 
 @torch.no_grad()
+def theorem_bound(model: nn.Module, inputs: Tensor) -> float:
+    """Paper 000 Thm 3.3 (eq. 15) for a reweighted- or l1-l1-RNN on inputs [m, T, n]:
+    norms of ``model.effective_weights()``, B_x of the inputs, ||h0||_inf of the model."""
+    alphas, betas = model_norms(model)
+    m, T, n = inputs.shape
+    return unfolding_rademacher(alphas, betas, float(sequence_rms_bound(inputs)),
+                                float(model.h0.abs().max()), n, model.hidden_size, m, T)
+
+
+@torch.no_grad()
 def certify(model: nn.Module, inputs: Tensor, head: nn.Module | Tensor | None = None,
             labels: Tensor | None = None, delta: float = 0.05,
             gamma: float | list[float] | None = None, eta: float = 1.0,
@@ -132,7 +142,7 @@ def certify(model: nn.Module, inputs: Tensor, head: nn.Module | Tensor | None = 
                      for bh in B_h]
         else:
             steps = [reweighted_step_rademacher(alphas, betas, B_x, bh, n, h, m) for bh in B_h]
-        rademacher = unfolding_rademacher(alphas, betas, B_x, h0_norm, n, h, m, T)
+        rademacher = theorem_bound(model, inputs)
         gap = generalization_gap(rademacher, m, delta, eta)
     report = BoundReport(name, m, T, n, h, d, delta, eta, alphas, betas, B_x, h0_norm,
                          rademacher, gap, steps)

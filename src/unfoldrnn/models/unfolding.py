@@ -91,6 +91,15 @@ class _Unfolding(nn.Module):
         check_state(h0, (B, self.hidden_size))
         return h0
 
+    @property
+    def lambda1(self) -> Tensor:
+        """The l1 weights, stored as logarithms (log_lambda1, log_lambda2) to stay positive."""
+        return self.log_lambda1.exp()
+
+    @property
+    def lambda2(self) -> Tensor:
+        return self.log_lambda2.exp()
+
     def extra_repr(self) -> str:
         return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, "
                 f"num_layers={self.num_layers}, signal_size={self.signal_size}")
@@ -118,14 +127,6 @@ class _L1L1Family(_Unfolding):
     @property
     def c(self) -> Tensor:
         return self.log_c.exp()
-
-    @property
-    def lambda1(self) -> Tensor:
-        return self.log_lambda1.exp()
-
-    @property
-    def lambda2(self) -> Tensor:
-        return self.log_lambda2.exp()
 
     @property
     def g(self) -> Tensor:
@@ -225,14 +226,6 @@ class SistaRNN(_Unfolding):
     @property
     def alpha(self) -> Tensor:
         return self.log_alpha.exp()
-
-    @property
-    def lambda1(self) -> Tensor:
-        return self.log_lambda1.exp()
-
-    @property
-    def lambda2(self) -> Tensor:
-        return self.log_lambda2.exp()
 
     def _explicit(self, batch_steps: int, explicit_flops: float, factored_flops: float) -> bool:
         """Form S and K once (explicit) or apply their thin factors (factored)?"""
