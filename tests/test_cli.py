@@ -67,10 +67,10 @@ def test_train_evaluate_plot_bound_and_refuse_overwrite(tmp_path, capsys):
 def test_reproduce_writes_the_table_with_the_papers_numbers(tmp_path, monkeypatch):
     from unfoldrnn.experiments import sweep
 
-    monkeypatch.setitem(sweep.SCALES, "cpu", {"num_sequences": 40, "split": (24, 8, 8),
-                                               "hidden_size": 16, "epochs": 1,
-                                               "frame_size": 8})
-    monkeypatch.setitem(sweep.SWEEPS, "table1", [0.2, 0.5])
+    monkeypatch.setitem(sweep.SCALES["cpu"], "reconstruction", {
+        "num_sequences": 40, "split": (24, 8, 8), "hidden_size": 16, "epochs": 1,
+        "frame_size": 8})
+    monkeypatch.setattr(sweep, "sweep_values", lambda table, scale: (0.2, 0.5))
     args = ["reproduce", "table1", "--models", "rnn", "reweighted", "--out", str(tmp_path),
             "--quiet"]
     assert main(args) == 0

@@ -81,14 +81,14 @@ def test_config_errors():
     with pytest.raises(ConfigError, match="rate"):
         TrainConfig(rate=1.5)
     with pytest.raises(ConfigError, match="split"):
-        TrainConfig(num_sequences=100)
+        TrainConfig(num_sequences=100, split=(80, 10, 20))
 
 
 def test_divergence_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tmp_path):
     config = tiny(model="gru", epochs=3)
     fit(config, tmp_path, progress=False, log=lambda *_: None, stop_after=1)
     saved = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
-    import unfoldrnn.train as train_module
+    import unfoldrnn.tasks as train_module
 
     original = train_module.ReconstructionTask.loss
     try:

@@ -14,8 +14,8 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from .config import ConfigError, TrainConfig, read_config_file
-from .data import DataError
+from .config import TASKS, ConfigError, TrainConfig, read_config_file, task_defaults
+from .data import CLASS_SETS, DataError
 from .models import MODEL_NAMES
 from .train import RunError
 
@@ -23,15 +23,22 @@ USER_ERRORS = (ConfigError, DataError, RunError, ValueError, FileNotFoundError)
 
 # flags that ``train`` exposes directly; any other key goes through --set KEY=VALUE
 TRAIN_FLAGS = {
+    "task": (str, "reconstruction (Moving MNIST, PSNR) or classification (Speech Commands, "
+                  "accuracy)"),
     "model": (str, f"model name: {', '.join(MODEL_NAMES)}"),
-    "rate": (float, "CS rate n/n0 in (0, 1]"),
+    "rate": (float, "reconstruction: CS rate n/n0 in (0, 1]"),
+    "classes": (str, "classification: class set google12 or google30"),
     "hidden_size": (int, "hidden units h"),
     "num_layers": (int, "layers d = unfolded iterations"),
     "epochs": (int, "training epochs"),
     "batch_size": (int, "minibatch size"),
     "lr": (float, "Adam learning rate"),
-    "num_sequences": (int, "Moving MNIST sequences to generate"),
-    "data": (str, "'embedded', a folder with the MNIST idx files, or mnist_test_seq.npy"),
+    "num_sequences": (int, "reconstruction: Moving MNIST sequences to generate"),
+    "split": (str, "reconstruction: train,valid,test sequence counts, e.g. 240,30,30 "
+                   "(default 80/10/10 of --num-sequences)"),
+    "data": (str, "reconstruction: 'embedded', a folder with the MNIST idx files, or "
+                  "mnist_test_seq.npy; classification: a Speech Commands folder (official "
+                  "layout, or the Google-12 test set)"),
     "seed": (int, "random seed"),
     "device": (str, "'auto', 'cpu' or 'cuda'"),
     "bound_lambda": (float, "weight of the bound regulariser sum_l ||W_l||_1,inf"),
@@ -50,12 +57,19 @@ def _parse_value(key: str, text: str):
         return text
 
 
+def _split_counts(text: str) -> list:
+    try:
+        return [int(v) for v in text.replace("[", "").replace("]", "").split(",")]
+    except ValueError:
+        raise ConfigError(f"--split expects three counts like 240,30,30, got {text!r}") from None
+
+
 def config_from_args(args) -> TrainConfig:
     values = read_config_file(args.config) if args.config else {}
     for key in TRAIN_FLAGS:
         value = getattr(args, key)
         if value is not None:
-            values[key] = value
+            values[key] = _split_counts(value) if key == "split" else value
     for item in args.set or []:
         if "=" not in item:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
@@ -70,27 +84,45 @@ def cmd_train(args) -> int:
     config = config_from_args(args)
     metrics = fit(config, args.out, resume=args.resume, progress=not args.quiet)
     if "test" in metrics:
-        print(f"wrote {args.out}/metrics.json; test PSNR {metrics['test']['psnr']:.2f} dB")
+        print(f"wrote {args.out}/metrics.json")
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from .train import build_data, evaluate, load_run
+    from .tasks import confusion_matrix
+    from .train import build_data, load_run
 
     config, task, _ = load_run(args.run_dir, args.which)
-    test = build_data(config)[2]
-    scores = evaluate(task, test)
+    test = build_data(config, progress=not args.quiet)[2]
+    scores = task.evaluate(test)
+    result = {"checkpoint": args.which, "test": scores}
+    print(f"{config.model}: test loss {scores['loss']:.4f}, {task.describe(scores)} "
+          f"({len(test[1]) if isinstance(test, tuple) else len(test)} sequences)")
+    if config.task == "classification":
+        counts = confusion_matrix(task.predict(test), test[1], task.num_classes)
+        result["confusion"] = counts.tolist()
+        result["classes"] = list(CLASS_SETS[config.classes])
+        print(_confusion_text(counts, result["classes"]))
     out = Path(args.run_dir) / "evaluation.json"
-    out.write_text(json.dumps({"checkpoint": args.which, "test": scores}, indent=1))
-    print(f"{config.model}: test loss {scores['loss']:.4f}, test PSNR {scores['psnr']:.2f} dB "
-          f"({len(test)} sequences); wrote {out}")
+    out.write_text(json.dumps(result, indent=1))
+    print(f"wrote {out}")
     return 0
+
+
+def _confusion_text(counts, classes) -> str:
+    width = max(6, *(len(c) for c in classes))
+    lines = ["confusion matrix (rows: true class, columns: predicted)",
+             " " * width + "".join(f"{c[:5]:>6s}" for c in classes)]
+    lines += [f"{name:>{width}s}" + "".join(f"{int(v):6d}" for v in row)
+              for name, row in zip(classes, counts, strict=True)]
+    return "\n".join(lines)
 
 
 def cmd_plot(args) -> int:
     import torch
 
     from . import plots
+    from .tasks import confusion_matrix
     from .train import build_data, load_run
 
     config, task, metrics = load_run(args.run_dir, "best")
@@ -99,15 +131,22 @@ def cmd_plot(args) -> int:
     if metrics.get("epochs"):
         written.append(plots.learning_curves(metrics["epochs"], out / "learning_curves.png",
                                              title=config.model))
-    test = build_data(config)[2][:1]
-    with torch.no_grad():
-        written.append(plots.reconstructions(test[0], task(test)[0], out / "reconstructions.png",
-                                             config.frame_size))
+    test = build_data(config, progress=False)[2]
+    if config.task == "reconstruction":
+        with torch.no_grad():
+            written.append(plots.reconstructions(test[0], task(test[:1])[0],
+                                                 out / "reconstructions.png", config.frame_size))
+    else:
+        counts = confusion_matrix(task.predict(test), test[1], task.num_classes)
+        written.append(plots.confusion(counts, CLASS_SETS[config.classes], out / "confusion.png",
+                                       f"{config.model}: test accuracy "
+                                       f"{100 * counts.trace() / counts.sum():.2f}%"))
     if hasattr(task.model, "effective_weights"):
         written.append(plots.activations(task.model, out / "activations.png"))
+        m = len(build_data(config, progress=False)[0][1]) if config.task != "reconstruction" \
+            else config.split[0]
         written.append(plots.bound_vs_T(out / "bound_vs_T.png", d=config.num_layers,
-                                        n=task.A.shape[0], h=config.hidden_size,
-                                        m=config.split[0]))
+                                        n=task.model.input_size, h=config.hidden_size, m=m))
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
@@ -122,6 +161,8 @@ def cmd_bound(args) -> int:
     if not hasattr(task.model, "effective_weights"):
         raise RunError(f"{config.model} is not an unfolding RNN: the bounds of papers 000/001 "
                        "do not apply to it")
+    if config.task == "classification":
+        return _classifier_bound(args, config, task)
     train = build_data(config)[0]
     with torch.no_grad():
         x = task.measure(train)
@@ -147,13 +188,38 @@ def cmd_bound(args) -> int:
     return 0
 
 
+def _classifier_bound(args, config, task) -> int:
+    """Paper 000 Prop. 3.4 / eq. 18 over a gamma grid, with the test ramp loss beside it."""
+    import torch
+
+    from .bounds import certify, ramp_loss
+    from .train import build_data
+
+    train, _, test = build_data(config, progress=False)
+    with torch.no_grad():
+        report = certify(task.model, task.model_inputs(train), head=task.head, labels=train[1],
+                         delta=args.delta, gamma=args.gamma)
+        test_scores = task.head(task.model(task.model_inputs(test))[0][:, -1])
+        test_ramp = [float(ramp_loss(test_scores, test[1], g).mean()) for g in report.gammas]
+    print(report)
+    best = min(range(len(report.gammas)), key=lambda i: report.test_ramp_bound[i])
+    print(f"  tightest: gamma={report.gammas[best]:.4g}, bound on the test ramp loss "
+          f"{report.test_ramp_bound[best]:.4g} (test ramp loss measured: {test_ramp[best]:.4f})")
+    out = Path(args.run_dir) / "bound.json"
+    out.write_text(json.dumps({**report.to_dict(), "test_ramp_loss": test_ramp,
+                               "best_gamma": report.gammas[best]}, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_reproduce(args) -> int:
-    from .experiments import run_table
+    from .experiments import resolve, run_table
 
     started = time.perf_counter()
     run_table(args.table, args.scale, args.out, models=args.models, progress=not args.quiet,
               data=args.data)
-    print(f"wrote {args.out}/{args.table}/{args.table}.md and .csv "
+    folder = resolve(args.table).folder
+    print(f"wrote {args.out}/{folder}/{folder}.md and .csv "
           f"in {(time.perf_counter() - started) / 60:.1f} min")
     return 0
 
@@ -204,17 +270,23 @@ def make_parser() -> argparse.ArgumentParser:
         epilog="Each command has its own --help. Errors exit with status 2.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("train", help="train a model on compressive Moving MNIST",
+    p = sub.add_parser("train", help="train a model (reconstruction or classification)",
                        description="Train into a run folder (config.json, metrics.csv/json, "
                        "checkpoints/). Settings come from --config (TOML or JSON), then the "
-                       "flags, then --set KEY=VALUE; defaults are paper 001's.",
-                       epilog="config keys and defaults: " + ", ".join(
-                           f"{f.name}={f.default!r}" for f in fields(TrainConfig)))
+                       "flags, then --set KEY=VALUE; defaults are the papers' (paper 001 for "
+                       "reconstruction, paper 000 for classification).",
+                       epilog="config keys and defaults (None: the task's default): "
+                       + ", ".join(f"{f.name}={f.default!r}" for f in fields(TrainConfig))
+                       + ". Task defaults: " + "; ".join(
+                           f"{t}: " + ", ".join(f"{k}={v!r}" for k, v in
+                                                task_defaults(t, "reweighted").items())
+                           for t in TASKS) + " (classification: lr 3e-3 for lstm and gru).")
     p.add_argument("--config", help="a TOML or JSON file of TrainConfig keys")
     for key, (kind, text) in TRAIN_FLAGS.items():
         default = TrainConfig.__dataclass_fields__[key].default
         p.add_argument("--" + key.replace("_", "-"), dest=key, type=kind,
-                       help=f"{text} (default {default!r})")
+                       help=text + (" (default: the task's)" if default is None
+                                    else f" (default {default!r})"))
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="any other config key, e.g. --set clip=0.5 (repeatable)")
     p.add_argument("--out", required=True, help="run folder (new, or this run's with --resume)")
@@ -222,14 +294,17 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="test loss and PSNR of a run",
-                       description="Evaluate a run's checkpoint on its test split; writes "
+    p = sub.add_parser("evaluate", help="test loss and metric (PSNR, accuracy) of a run",
+                       description="Evaluate a run's checkpoint on its test split; prints the "
+                       "metric (and a classifier's confusion matrix) and writes "
                        "RUN_DIR/evaluation.json.")
     p.add_argument("run_dir")
     p.add_argument("--which", choices=("best", "last"), default="best")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("plot", help="learning curves, reconstructions, activations, bounds",
+    p = sub.add_parser("plot", help="learning curves, reconstructions or confusion matrix, "
+                       "activations, bounds",
                        description="Write PNG figures into RUN_DIR/plots/.")
     p.add_argument("run_dir")
     p.set_defaults(func=cmd_plot)
@@ -239,21 +314,34 @@ def make_parser() -> argparse.ArgumentParser:
                        "training set; prints the report and writes RUN_DIR/bound.json.")
     p.add_argument("run_dir")
     p.add_argument("--delta", type=float, default=0.05, help="confidence 1 - delta")
-    p.add_argument("--eta", type=float, help="loss bound (default sqrt(n0) / ||D||_2)")
+    p.add_argument("--eta", type=float, help="reconstruction: loss bound (default "
+                   "sqrt(n0) / ||D||_2)")
+    p.add_argument("--gamma", type=float, nargs="+", help="classification: margins of the "
+                   "ramp loss (default 8 values from 0.1 to 31.6)")
     p.set_defaults(func=cmd_bound)
 
-    p = sub.add_parser("reproduce", help="a table of paper 001 as a sweep of runs",
-                       description="Train every model of paper 001's Table 1 (CS rates), 2 "
-                       "(widths) or 3 (depths) and write OUT/TABLE/TABLE.md and .csv with the "
-                       "paper's numbers beside ours. Finished runs are reused.")
-    p.add_argument("table", choices=("table1", "table2", "table3"))
-    p.add_argument("--scale", choices=("cpu", "paper"), default="cpu")
-    p.add_argument("--out", default="results")
+    from .experiments import ALIASES, TABLES
+    from .experiments.sweep import CPU_MINUTES
+
+    p = sub.add_parser("reproduce", help="a table of the papers as a sweep of runs",
+                       description="Train every model of a published table and write "
+                       "OUT/<table>/<table>.md and .csv with the paper's numbers beside ours. "
+                       "Finished runs are reused; interrupted ones resume.",
+                       epilog="tables (CPU-scale wall time on 2 cores): " + "; ".join(
+                           f"{name}: {t.source}, {t.task}, sweeps {t.key} "
+                           f"(~{CPU_MINUTES[name]} min)" for name, t in TABLES.items())
+                       + ". Older names: " + ", ".join(f"{a} = {n}" for a, n in ALIASES.items())
+                       + ". Classification tables need --data (a Speech Commands folder).")
+    p.add_argument("table", choices=[*TABLES, *ALIASES], metavar="TABLE",
+                   help="one of: " + ", ".join([*TABLES, *ALIASES]))
+    p.add_argument("--scale", choices=("cpu", "paper"), default="cpu",
+                   help="cpu: reduced setting for a laptop (documented in the table); paper: "
+                   "the paper's full setting, a GPU job (default cpu)")
+    p.add_argument("--out", default="reproduced", help="output folder (default reproduced/)")
     p.add_argument("--models", nargs="+", choices=MODEL_NAMES,
-                   default=["rnn", "lstm", "gru", "indrnn", "fastrnn", "spectralrnn", "sista",
-                            "l1l1", "reweighted"])
-    p.add_argument("--data", default="embedded", help="as for train --data")
-    p.add_argument("--quiet", action="store_true")
+                   help="train only these models (default: the table's)")
+    p.add_argument("--data", help="data source, as for train --data (default: the task's)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("demo", help="the main job: two models trained and compared in minutes",

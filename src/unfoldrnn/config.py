@@ -1,8 +1,16 @@
-"""Run configuration: one dataclass, read from TOML/JSON files and command-line flags."""
+"""Run configuration: one dataclass, read from TOML/JSON files and command-line flags.
+
+Keys left at ``None`` take their task's default (``task_defaults``): paper 001's setting for
+reconstruction, paper 000's for classification. Keys that belong to one task (``TASK_KEYS``)
+are refused for another. Every value is type-checked with the key's name in the message.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import types
+import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -13,29 +21,54 @@ class ConfigError(ValueError):
     """A configuration names an unknown key, model or an invalid value."""
 
 
+TASKS = ("reconstruction", "classification")
+LR_SCHEDULES = ("plateau", "step")
+TASK_KEYS = {
+    "reconstruction": ("rate", "num_sequences", "split", "frame_size"),
+    "classification": ("classes", "num_filters"),
+}
+
+
+def task_defaults(task: str, model: str) -> dict:
+    """The papers' settings of ``task`` for the keys a config leaves at None."""
+    if task == "reconstruction":  # paper 001 Sec. 4
+        return {"hidden_size": 1024, "data": "embedded", "batch_size": 32, "lr": 3e-4,
+                "lr_schedule": "plateau", "rate": 0.2, "num_sequences": 10000,
+                "frame_size": 16}
+    # classification, paper 000 Sec. 4.1: Adam 3e-4 (LSTM, GRU 3e-3), x0.3 every 50 epochs
+    return {"hidden_size": 100, "batch_size": 100, "lr": 3e-3 if model in ("lstm", "gru")
+            else 3e-4, "lr_schedule": "step", "classes": "google12", "num_filters": 32}
+
+
 @dataclass
 class TrainConfig:
-    """Defaults are paper 001's Moving MNIST setting (Sec. 4 and DESIGN 4.1)."""
+    """One training run. Defaults (None: the task's, see ``task_defaults``) are the papers'."""
 
-    task: str = "reconstruction"
+    task: str = "reconstruction"  # reconstruction | classification
     model: str = "reweighted"
-    rate: float = 0.2  # CS rate n / n0
-    hidden_size: int = 1024
-    num_layers: int = 3
-    # data: "embedded" (digits of the MNIST test set shipped in the package), a folder with
-    # the official MNIST idx files (their 60,000 training digits), or mnist_test_seq.npy
-    data: str = "embedded"
-    num_sequences: int = 10000
-    split: tuple[int, int, int] = (8000, 1000, 1000)
-    frame_size: int = 16
+    hidden_size: int | None = None  # h (reconstruction 1024, classification 100)
+    num_layers: int = 3  # d
+    # reconstruction: "embedded" (MNIST test digits shipped in the package), a folder with the
+    # official MNIST idx files, or mnist_test_seq.npy; classification: a Speech Commands folder
+    data: str | None = None
     data_seed: int = 0
+    # reconstruction (paper 001)
+    rate: float | None = None  # CS rate n / n0
+    num_sequences: int | None = None
+    split: tuple[int, int, int] | None = None  # default 80 / 10 / 10 of num_sequences
+    frame_size: int | None = None
+    # classification (paper 000)
+    classes: str | None = None  # google12 | google30
+    num_filters: int | None = None  # log Mel filters per frame
     # optimisation
     epochs: int = 200
-    batch_size: int = 32
-    lr: float = 3e-4
+    batch_size: int | None = None
+    lr: float | None = None
     clip: float = 0.25  # gradient l2-norm clip
-    lr_factor: float = 0.3  # ReduceLROnPlateau on the validation loss
+    lr_schedule: str | None = None  # plateau (on validation loss) | step (every lr_step epochs)
+    lr_factor: float = 0.3
     lr_patience: int = 5
+    lr_step: int = 50
     early_stopping: int = 0  # stop after this many epochs without improvement (0: never)
     seed: int = 0
     device: str = "auto"
@@ -50,43 +83,108 @@ class TrainConfig:
     track_bound: bool = True  # log the Rademacher bound of unfolding models every epoch
 
     def __post_init__(self):
-        self.split = tuple(self.split)
+        _check_types(self)
+        if self.task not in TASKS:
+            raise ConfigError(f"unknown task {self.task!r}; choose one of: {', '.join(TASKS)}")
         if self.model not in MODEL_NAMES:
             raise ConfigError(f"unknown model {self.model!r}; choose one of: "
                               f"{', '.join(MODEL_NAMES)}")
-        if self.task != "reconstruction":
-            raise ConfigError(f"unknown task {self.task!r}; available: reconstruction")
-        if not (isinstance(self.rate, (int, float)) and 0 < self.rate <= 1):
-            raise ConfigError(f"rate must lie in (0, 1], got {self.rate!r}")
-        for name in ("hidden_size", "num_layers", "epochs", "batch_size", "num_sequences",
-                     "frame_size"):
+        for task, keys in TASK_KEYS.items():
+            for key in keys:
+                if task != self.task and getattr(self, key) is not None:
+                    raise ConfigError(f"{key} applies to task {task} only, not {self.task}")
+        for key, value in task_defaults(self.task, self.model).items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        if self.task == "reconstruction":
+            self._check_reconstruction()
+        elif self.data is None:
+            raise ConfigError("classification needs data: a Speech Commands folder (--data)")
+        if self.classes is not None:
+            from .data import CLASS_SETS
+
+            if self.classes not in CLASS_SETS:
+                raise ConfigError(f"unknown class set {self.classes!r}; choose one of: "
+                                  f"{', '.join(CLASS_SETS)}")
+        for name in ("hidden_size", "num_layers", "epochs", "batch_size", "lr_step",
+                     "num_filters"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            if value is not None and value <= 0:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         for name in ("lr", "clip", "lr_factor"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
         for name in ("lambda1", "lambda2", "bound_lambda", "lambda_search_trials",
-                     "early_stopping"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be non-negative, got {getattr(self, name)!r}")
+                     "early_stopping", "lr_patience"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{name} must be a non-negative number, got {value!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
+                              f"got {self.lr_schedule!r}")
+        if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
+            raise ConfigError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+
+    def _check_reconstruction(self):
+        if not 0 < self.rate <= 1:
+            raise ConfigError(f"rate must lie in (0, 1], got {self.rate!r}")
+        for name in ("num_sequences", "frame_size"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be a positive integer, got "
+                                  f"{getattr(self, name)!r}")
+        if self.split is None:  # 80 / 10 / 10
+            tenth = self.num_sequences // 10
+            self.split = (self.num_sequences - 2 * tenth, tenth, tenth)
         if len(self.split) != 3 or sum(self.split) > self.num_sequences or min(self.split) <= 0:
-            raise ConfigError(f"split {self.split} does not fit {self.num_sequences} sequences")
+            raise ConfigError(f"split {list(self.split)} (train, valid, test) does not fit "
+                              f"{self.num_sequences} sequences")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The keys that apply to this task (another task's keys are left out)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
+        if not isinstance(values, dict):
+            raise ConfigError(f"a config must be a table of keys, got {type(values).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(f"unknown config key(s): {', '.join(unknown)}; "
                               f"valid keys: {', '.join(sorted(known))}")
-        try:
-            return cls(**values)
-        except TypeError as err:
-            raise ConfigError(str(err)) from None
+        return cls(**values)
+
+
+def _kinds(hint) -> tuple[type, ...]:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return tuple(k for arg in typing.get_args(hint) for k in _kinds(arg))
+    origin = typing.get_origin(hint)
+    return (origin,) if origin is not None else (hint,)
+
+
+def _check_types(config: TrainConfig) -> None:
+    """Every value has its key's type (ints are floats too; lists are tuples)."""
+    hints = typing.get_type_hints(TrainConfig)
+    for f in fields(config):
+        value = getattr(config, f.name)
+        kinds = _kinds(hints[f.name])
+        if value is None and type(None) in kinds:
+            continue
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+            setattr(config, f.name, value)
+        if tuple in kinds and isinstance(value, list):
+            value = tuple(value)
+            setattr(config, f.name, value)
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if ok and isinstance(value, tuple):
+            ok = all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        if not ok:
+            names = " or ".join(k.__name__ for k in kinds if k is not type(None))
+            if tuple in kinds:
+                names = "a list of integers"
+            raise ConfigError(f"{f.name} must be {names}, got {value!r}")
 
 
 def read_config_file(path: str | Path) -> dict:
@@ -94,14 +192,21 @@ def read_config_file(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file not found: {path}")
-    text = path.read_text()
+    if not path.is_file():
+        raise ConfigError(f"config {path} is not a file")
     try:
+        text = path.read_text()
         if path.suffix == ".json":
-            return json.loads(text)
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib
-        return tomllib.loads(text)
-    except ValueError as err:
+            values = json.loads(text)
+        else:
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib
+            values = tomllib.loads(text)
+    except (ValueError, UnicodeDecodeError) as err:
         raise ConfigError(f"cannot parse {path}: {err}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path} must hold a table of config keys, got "
+                          f"{type(values).__name__}")
+    return values

@@ -23,19 +23,43 @@ def _save(fig, path: Path) -> Path:
 
 
 def learning_curves(history: list[dict], path: Path, title: str = "") -> Path:
-    """Train / validation loss and validation PSNR per epoch (paper 001 Figs. 3-6)."""
+    """Train / validation loss and the task's metric per epoch (paper 001 Figs. 3-6), and the
+    Rademacher bound where it was tracked. The metric is the one the rows hold (val_psnr,
+    val_accuracy, ...)."""
     epochs = [r["epoch"] for r in history]
+    metric = next(k[4:] for k in history[0] if k.startswith("val_") and k != "val_loss")
     fig, axes = plt.subplots(1, 3 if "rademacher_bound" in history[0] else 2,
                              figsize=(12, 3.5))
     axes[0].plot(epochs, [r["train_loss"] for r in history], label="train")
     axes[0].plot(epochs, [r["val_loss"] for r in history], label="validation")
-    axes[0].set(xlabel="epoch", ylabel="sum_t ||s_t - s_hat_t||^2", yscale="log", title=title)
+    axes[0].set(xlabel="epoch", ylabel="loss", yscale="log", title=title)
     axes[0].legend()
-    axes[1].plot(epochs, [r["val_psnr"] for r in history], color="C2")
-    axes[1].set(xlabel="epoch", ylabel="validation PSNR [dB]")
+    if f"train_{metric}" in history[0]:
+        axes[1].plot(epochs, [r[f"train_{metric}"] for r in history], color="C0", label="train")
+    axes[1].plot(epochs, [r[f"val_{metric}"] for r in history], color="C2", label="validation")
+    axes[1].set(xlabel="epoch", ylabel={"psnr": "PSNR [dB]"}.get(metric, metric))
+    axes[1].legend()
     if len(axes) == 3:
         axes[2].plot(epochs, [r["rademacher_bound"] for r in history], color="C3")
         axes[2].set(xlabel="epoch", ylabel="R_S bound (paper 000 eq. 15)", yscale="log")
+    return _save(fig, path)
+
+
+def confusion(counts: torch.Tensor, classes, path: Path, title: str = "") -> Path:
+    """Confusion matrix: rows the true class, columns the predicted one (row-normalised)."""
+    rates = counts.double() / counts.sum(1, keepdim=True).clamp(min=1)
+    k = len(classes)
+    fig, ax = plt.subplots(figsize=(0.45 * k + 2.5, 0.45 * k + 2))
+    image = ax.imshow(rates.numpy(), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(k), classes, rotation=90)
+    ax.set_yticks(range(k), classes)
+    for i in range(k):
+        for j in range(k):
+            if counts[i, j]:
+                ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=6,
+                        color="white" if rates[i, j] > 0.5 else "black")
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.colorbar(image, ax=ax, fraction=0.046)
     return _save(fig, path)
 
 

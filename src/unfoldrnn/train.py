@@ -9,7 +9,6 @@ the uninterrupted run would have computed.
 from __future__ import annotations
 
 import csv
-import functools
 import json
 import math
 import os
@@ -21,10 +20,8 @@ from torch import nn
 
 from .bounds import bound_regularizer, theorem_bound
 from .config import ConfigError, TrainConfig
-from .data import DataError, load_mnist, load_official, moving_mnist
-from .metrics import psnr
 from .models import UNFOLDING_MODELS
-from .tasks import ReconstructionTask
+from .tasks import TASKS, Task
 
 CHECKPOINT_VERSION = 1
 
@@ -35,32 +32,13 @@ class RunError(RuntimeError):
 
 # ---------------------------------------------------------------- data and task
 
-@functools.lru_cache(maxsize=2)
-def _frames(source: str, num_sequences: int, seed: int, frame_size: int) -> torch.Tensor:
-    """Moving MNIST frames [N, T, s, s] of a data source (cached: sweeps reuse them)."""
-    if source == "embedded":
-        return moving_mnist(num_sequences, seed=seed, frame_size=frame_size)
-    if source.endswith(".npy"):
-        return load_official(source, frame_size)[:num_sequences]
-    if not Path(source).is_dir():
-        raise DataError(f"data {source!r} is neither 'embedded', a .npy file, nor a folder "
-                        "with the MNIST idx files")
-    digits = load_mnist(source, train=True)[0]
-    return moving_mnist(num_sequences, seed=seed, digits=digits, frame_size=frame_size)
+def build_data(config: TrainConfig, progress: bool = True) -> tuple:
+    """(train, valid, test) splits of the configured task and data source."""
+    return TASKS[config.task].load_data(config, progress=progress)
 
 
-def build_data(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Train / validation / test frames [N, T, n0] for the configured data source."""
-    frames = _frames(config.data, config.num_sequences, config.data_seed, config.frame_size)
-    if frames.shape[0] < sum(config.split):
-        raise DataError(f"{config.data} holds {frames.shape[0]} sequences, the split needs "
-                        f"{sum(config.split)}")
-    flat = frames.flatten(start_dim=2)
-    a, b, c = config.split
-    return flat[:a], flat[a:a + b], flat[a + b:a + b + c]
-
-
-def build_task(config: TrainConfig, seed: int | None = None) -> ReconstructionTask:
+def build_task(config: TrainConfig, train=None, seed: int | None = None) -> Task:
+    """The task of ``config``: its model, head and loss (``train`` gives data statistics)."""
     kw = {}
     if config.model in UNFOLDING_MODELS:
         if config.lambda1 > 0:
@@ -69,39 +47,31 @@ def build_task(config: TrainConfig, seed: int | None = None) -> ReconstructionTa
             kw["lambda2"] = config.lambda2
         if config.compile_prox and config.model != "sista":
             kw["compile_prox"] = True
-    return ReconstructionTask(config.model, config.frame_size ** 2, config.rate,
-                              config.hidden_size, config.num_layers,
-                              seed=config.seed if seed is None else seed, **kw)
+    return TASKS[config.task].from_config(config, train, seed=seed, **kw)
 
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RunError(f"device {name!r} asked for, but CUDA is not available on this machine")
+    try:
+        return torch.device(name)
+    except RuntimeError as err:
+        raise RunError(f"unknown device {name!r}: {err}") from None
 
 
-@torch.no_grad()
-def evaluate(task: ReconstructionTask, frames: torch.Tensor, batch_size: int = 256,
-             device: torch.device | None = None) -> dict:
-    """Mean loss (sum_t ||s_t - s_hat_t||^2 per sequence) and mean per-frame PSNR [dB]."""
-    device = device or next(task.parameters()).device
-    task.eval()
-    loss, db, n = 0.0, 0.0, 0
-    for chunk in frames.split(batch_size):
-        s = chunk.to(device)
-        est = task(s)
-        loss += float(task.loss(est, s)) * len(s)
-        db += float(psnr(est.clamp(0, 1), s)) * len(s)
-        n += len(s)
-    return {"loss": loss / n, "psnr": db / n}
+def evaluate(task: Task, split, batch_size: int = 256) -> dict:
+    """The task's loss and metrics over a whole split (e.g. PSNR, accuracy)."""
+    return task.evaluate(split, batch_size)
 
 
-def bound_of(task: ReconstructionTask, train: torch.Tensor) -> float | None:
+def bound_of(task: Task, train) -> float | None:
     """Paper 000 Thm 3.3 bound on R_S of the task's unfolding model over the training set."""
     if task.model_name not in ("reweighted", "l1l1"):
         return None
     with torch.no_grad():
-        return theorem_bound(task.model, task.measure(train.to(task.A.device)))
+        return theorem_bound(task.model, task.model_inputs(train))
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -142,25 +112,39 @@ def _write_metrics(run_dir: Path, history: list[dict], extra: dict) -> None:
     os.replace(tmp, run_dir / "metrics.json")
 
 
-def prepare_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> None:
-    """Refuse a folder that holds another run; with ``resume`` it must hold this one."""
+def prepare_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> bool:
+    """Refuse a folder that holds another run; with ``resume`` it must hold this one.
+
+    Returns whether there is a checkpoint to resume from: a folder that holds this run's
+    config but no checkpoint yet (a run stopped in its first epoch) starts afresh."""
     config_path = run_dir / "config.json"
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"{run_dir} is a file, not a run folder")
     if config_path.exists():
         try:
-            existing = json.loads(config_path.read_text())
-        except ValueError:
+            existing = TrainConfig.from_dict(json.loads(config_path.read_text())).to_dict()
+        except (ValueError, ConfigError):
             raise RunError(f"{config_path} is corrupt") from None
-        if existing != json.loads(json.dumps(config.to_dict())):
+        if existing != TrainConfig.from_dict(config.to_dict()).to_dict():
             raise RunError(f"{run_dir} already holds another run (its config.json differs); "
                            "choose a new folder")
         if not resume:
             raise RunError(f"{run_dir} already holds this run; pass --resume to continue it")
-    elif resume:
+        return (run_dir / "checkpoints" / "last.pt").exists()
+    if resume:
         raise RunError(f"nothing to resume: {config_path} not found")
-    elif run_dir.exists() and any(run_dir.iterdir()):
+    if run_dir.exists() and any(run_dir.iterdir()):
         raise RunError(f"{run_dir} is not empty and holds no run; choose a new folder")
     run_dir.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(json.dumps(config.to_dict(), indent=1))
+    tmp = config_path.with_name("config.json.tmp")
+    tmp.write_text(json.dumps(config.to_dict(), indent=1))
+    os.replace(tmp, config_path)
+    return False
+
+
+def _epoch_generator(config: TrainConfig, epoch: int) -> torch.Generator:
+    """Every epoch's shuffle is seeded by (seed, epoch): a resumed run repeats it exactly."""
+    return torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
 
 
 # ---------------------------------------------------------------- lambda search
@@ -174,19 +158,23 @@ def search_lambdas(config: TrainConfig, train, val, device, log=print) -> dict:
     for _ in range(config.lambda_search_trials):
         l1, l2 = (math.exp(low + (high - low) * float(u)) for u in torch.rand(2, generator=gen))
         trial = TrainConfig.from_dict({**config.to_dict(), "lambda1": l1, "lambda2": l2})
-        task = build_task(trial).to(device)
+        task = build_task(trial, train).to(device)
         opt = torch.optim.Adam(task.parameters(), lr=config.lr)
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(config.seed))
         try:
-            for step in range(config.lambda_search_steps):
-                idx = order[(step * config.batch_size) % len(train):][: config.batch_size]
-                s = train[idx].to(device)
-                loss = task.loss(task(s), s)
-                opt.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(task.parameters(), config.clip)
-                opt.step()
-            score = evaluate(task, val[: 4 * config.batch_size], device=device)["loss"]
+            steps = 0
+            while steps < config.lambda_search_steps:
+                for batch in task.batches(train, config.batch_size,
+                                          torch.Generator().manual_seed(config.seed + steps)):
+                    task.train()
+                    loss = task.training_loss(batch)[0]
+                    opt.zero_grad()
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(task.parameters(), config.clip)
+                    opt.step()
+                    steps += 1
+                    if steps == config.lambda_search_steps:
+                        break
+            score = task.evaluate(_head(val, 4 * config.batch_size))["loss"]
         except ValueError:  # the trial diverged (NaN reached the model's input checks)
             score = math.inf
         trials.append({"lambda1": l1, "lambda2": l2, "val_loss": score})
@@ -195,22 +183,35 @@ def search_lambdas(config: TrainConfig, train, val, device, log=print) -> dict:
     return {"best": best, "trials": trials}
 
 
+def _head(split, n: int):
+    """The first n items of a split (a tensor or a tuple of tensors)."""
+    return tuple(part[:n] for part in split) if isinstance(split, tuple) else split[:n]
+
+
 # ---------------------------------------------------------------- the loop
+
+def _scheduler(config: TrainConfig, opt):
+    if config.lr_schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, config.lr_step, gamma=config.lr_factor)
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=config.lr_factor,
+                                                      patience=config.lr_patience)
+
 
 def fit(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True,
         log=print, stop_after: int | None = None) -> dict:
     """Train ``config`` into ``run_dir``; returns the metrics dict also written to metrics.json.
 
-    ``stop_after`` ends the run after that many epochs in this call (as an interrupt would).
+    Data and device are checked before anything is written. ``stop_after`` ends the run
+    after that many epochs in this call (as an interrupt would).
     """
     from tqdm.auto import tqdm
 
     run_dir = Path(run_dir)
-    prepare_run_dir(run_dir, config, resume)
     device = resolve_device(config.device)
-    train, val, test = build_data(config)
+    train, val, test = build_data(config, progress)
+    has_checkpoint = prepare_run_dir(run_dir, config, resume)
     extra: dict = {"config": config.to_dict()}
-    state = load_checkpoint(run_dir / "checkpoints" / "last.pt") if resume else None
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt") if has_checkpoint else None
 
     if state is not None:
         extra = state["extra"]
@@ -222,10 +223,10 @@ def fit(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress
                                         "lambda2": search["best"]["lambda2"]})
     extra["effective_config"] = config.to_dict()
 
-    task = build_task(config).to(device)
+    task = build_task(config, train).to(device)
     opt = torch.optim.Adam(task.parameters(), lr=config.lr)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=config.lr_factor,
-                                                       patience=config.lr_patience)
+    sched = _scheduler(config, opt)
+    sign = -1.0 if task.maximize else 1.0  # best_val is minimised: -accuracy, loss
     history, start, best_val, bad_epochs = [], 0, math.inf, 0
     if state is not None:
         task.load_state_dict(state["task"])
@@ -235,7 +236,7 @@ def fit(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress
         best_val, bad_epochs = state["best_val"], state["bad_epochs"]
         log(f"resuming {run_dir} at epoch {start + 1}")
 
-    regularize = config.bound_lambda > 0 and config.model in ("reweighted", "l1l1", "sista")
+    regularize = config.bound_lambda > 0 and config.model in UNFOLDING_MODELS
     params = list(task.parameters())
     epochs_run = 0
     for epoch in range(start, config.epochs):
@@ -246,15 +247,13 @@ def fit(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress
             break
         started = time.perf_counter()
         task.train()
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(
-            config.seed * 1_000_003 + epoch))
-        batches = order.split(config.batch_size)
-        total, seen = 0.0, 0
+        sums: dict[str, float] = {"loss": 0.0}
+        seen = 0
+        batches = task.batches(train, config.batch_size, _epoch_generator(config, epoch))
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress,
-                   leave=False)
-        for idx in bar:
-            s = train[idx].to(device)
-            loss = task.loss(task(s), s)
+                   leave=False, total=math.ceil(_size(train) / config.batch_size))
+        for batch in bar:
+            loss, stats, count = task.training_loss(batch)
             value = loss.item()
             if not math.isfinite(value):  # stop before the step spoils the weights
                 raise RunError(f"training diverged at epoch {epoch + 1}: the loss is {value}; "
@@ -265,21 +264,26 @@ def fit(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress
             objective.backward()
             nn.utils.clip_grad_norm_(params, config.clip)
             opt.step()
-            total += value * len(idx)
-            seen += len(idx)
-            bar.set_postfix(loss=f"{total / seen:.3f}")
-        scores = evaluate(task, val, device=device)
-        sched.step(scores["loss"])
-        row = {"epoch": epoch + 1, "train_loss": total / seen, "val_loss": scores["loss"],
-               "val_psnr": scores["psnr"], "lr": opt.param_groups[0]["lr"],
-               "seconds": time.perf_counter() - started}
+            for key, v in {"loss": value, **stats}.items():
+                sums[key] = sums.get(key, 0.0) + v * count
+            seen += count
+            bar.set_postfix(loss=f"{sums['loss'] / seen:.3f}")
+        scores = task.evaluate(val)
+        if config.lr_schedule == "plateau":
+            sched.step(scores["loss"])
+        else:
+            sched.step()
+        row = {"epoch": epoch + 1, **{f"train_{k}": v / seen for k, v in sums.items()},
+               **{f"val_{k}": v for k, v in scores.items()},
+               "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - started}
         if config.track_bound:
             bound = bound_of(task, train)
             if bound is not None:
                 row["rademacher_bound"] = bound
         history.append(row)
-        improved = scores["loss"] < best_val
-        best_val, bad_epochs = (scores["loss"], 0) if improved else (best_val, bad_epochs + 1)
+        score = sign * scores[task.monitor]
+        improved = score < best_val
+        best_val, bad_epochs = (score, 0) if improved else (best_val, bad_epochs + 1)
         checkpoint = {"version": CHECKPOINT_VERSION, "epoch": epoch, "task": task.state_dict(),
                       "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                       "history": history, "best_val": best_val, "bad_epochs": bad_epochs,
@@ -289,8 +293,8 @@ def fit(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress
         save_checkpoint(run_dir / "checkpoints" / "last.pt", checkpoint)
         _write_metrics(run_dir, history, extra)
         log(f"epoch {epoch + 1:3d}  train {row['train_loss']:.4f}  val {scores['loss']:.4f}  "
-            f"PSNR {scores['psnr']:.2f} dB" + (f"  R_S bound {row['rademacher_bound']:.3g}"
-                                               if "rademacher_bound" in row else ""))
+            f"{task.describe(scores)}" + (f"  R_S bound {row['rademacher_bound']:.3g}"
+                                          if "rademacher_bound" in row else ""))
         epochs_run += 1
 
     finished = len(history) >= config.epochs or (
@@ -298,13 +302,17 @@ def fit(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress
     if finished and history:
         best = load_checkpoint(run_dir / "checkpoints" / "best.pt", map_location=device)
         task.load_state_dict(best["task"])
-        extra["test"] = evaluate(task, test, device=device)
+        extra["test"] = task.evaluate(test)
         extra["best_epoch"] = best["epoch"] + 1
         extra["parameters"] = sum(p.numel() for p in task.parameters())
         extra["train_seconds"] = sum(r["seconds"] for r in history)
         _write_metrics(run_dir, history, extra)
-        log(f"test PSNR {extra['test']['psnr']:.2f} dB (best epoch {extra['best_epoch']})")
+        log(f"test {task.describe(extra['test'])} (best epoch {extra['best_epoch']})")
     return {"epochs": history, **extra}
+
+
+def _size(split) -> int:
+    return len(split[0]) if isinstance(split, tuple) else len(split)
 
 
 def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu"):

@@ -1,7 +1,10 @@
-"""Data sets: MNIST, Moving MNIST."""
+"""Data sets: MNIST and Moving MNIST (reconstruction), Google Speech Commands (classification)."""
 
+from .audio import log_mel, read_wav
 from .mnist import DataError, download_mnist, load_mnist, parse_idx, read_idx
 from .moving_mnist import PAPER_SPLIT, downscale, load_official, moving_mnist, split
+from .speech_commands import CLASS_SETS, SpeechCommands, find_clips, load_features
 
 __all__ = ["DataError", "download_mnist", "load_mnist", "parse_idx", "read_idx", "PAPER_SPLIT",
-           "downscale", "load_official", "moving_mnist", "split"]
+           "downscale", "load_official", "moving_mnist", "split", "log_mel", "read_wav",
+           "CLASS_SETS", "SpeechCommands", "find_clips", "load_features"]

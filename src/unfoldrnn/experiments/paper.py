@@ -1,10 +1,13 @@
-"""The papers' published numbers, printed beside ours (paper 001 Tables 1-3, PSNR [dB])."""
+"""The papers' published numbers, printed beside ours: paper 001 Tables 1-3 (PSNR [dB]),
+paper 000 Tables 1-2 (test accuracy [%])."""
+
+from dataclasses import dataclass, field
 
 MODELS = ("rnn", "lstm", "gru", "indrnn", "fastrnn", "spectralrnn", "sista", "l1l1",
           "reweighted")
 LABELS = {"rnn": "sRNN", "lstm": "LSTM", "gru": "GRU", "indrnn": "IndRNN",
           "fastrnn": "FastRNN", "spectralrnn": "SpectralRNN", "sista": "Sista-RNN",
-          "l1l1": "l1-l1-RNN", "reweighted": "reweighted-RNN"}
+          "l1l1": "l1-l1-RNN", "reweighted": "reweighted-RNN", "fastgrnn": "FastGRNN"}
 
 
 def _rows(table: dict) -> dict:
@@ -33,5 +36,68 @@ TABLE2 = _rows({
 TABLE3 = {d: {"reweighted": v} for d, v in
           zip(range(1, 7), (29.19, 32.12, 34.19, 35.99, 36.91, 38.90), strict=True)}
 
-TABLES = {"table1": ("rate", TABLE1), "table2": ("hidden_size", TABLE2),
-          "table3": ("num_layers", TABLE3)}
+
+# Paper 000 (h = 100, A = I, d = 1..6): test accuracy [%], Table 1 Google-12, Table 2 Google-30
+P000_MODELS = ("rnn", "lstm", "gru", "spectralrnn", "fastgrnn", "sista", "l1l1", "reweighted")
+
+
+def _by_depth(columns: dict) -> dict:
+    return {d: {m: v[d - 1] for m, v in columns.items()} for d in range(1, 7)}
+
+
+P000_TABLE1 = _by_depth({
+    "rnn": (88.60, 89.40, 88.78, 89.46, 90.48, 90.86),
+    "lstm": (90.42, 91.30, 92.24, 91.30, 92.02, 91.46),
+    "gru": (91.07, 92.05, 92.28, 92.24, 92.15, 90.94),
+    "spectralrnn": (89.80, 91.20, 91.20, 91.20, 91.50, 91.80),
+    "fastgrnn": (91.21, 91.34, 91.42, 91.53, 91.66, 91.72),
+    "sista": (90.14, 90.88, 91.12, 91.50, 92.02, 92.12),
+    "l1l1": (90.27, 91.02, 91.34, 91.78, 92.14, 92.20),
+    "reweighted": (90.49, 91.30, 91.23, 91.66, 92.37, 92.41),
+})
+P000_TABLE2 = _by_depth({
+    "rnn": (35.26, 38.27, 45.28, 47.80, 48.90, 54.27),
+    "lstm": (92.14, 93.83, 93.69, 93.80, 92.68, 92.48),
+    "gru": (91.60, 92.77, 92.85, 92.51, 92.86, 91.82),
+    "spectralrnn": (91.30, 91.81, 92.00, 92.17, 93.50, 93.72),
+    "fastgrnn": (89.34, 88.65, 90.68, 91.51, 92.56, 93.51),
+    "sista": (92.18, 92.50, 93.17, 93.22, 93.64, 93.78),
+    "l1l1": (92.32, 92.78, 93.05, 93.70, 93.80, 93.92),
+    "reweighted": (92.51, 92.95, 93.97, 93.81, 94.10, 94.00),
+})
+# parameter counts at d = 3 as paper 000 Sec. 4.2 prints them (Google-30)
+P000_PARAMETERS = {"reweighted": "48K", "l1l1": "17K", "sista": "8K", "fastgrnn": "43K",
+                   "spectralrnn": "50K", "rnn": "61K", "lstm": "223K", "gru": "169K"}
+
+
+@dataclass(frozen=True)
+class Table:
+    """One published table: which task, which key it sweeps, and the paper's numbers."""
+
+    name: str  # the command-line name, e.g. paper001-table1
+    source: str  # e.g. "paper 001 Table 1"
+    task: str
+    key: str  # the config key swept
+    values: tuple  # the paper's values of that key
+    numbers: dict  # value -> model -> published number
+    metric: str  # the test metric reported: psnr | accuracy
+    models: tuple
+    folder: str  # the sub-folder of --out
+    fixed: dict = field(default_factory=dict)  # settings the paper fixes for this table
+
+
+TABLES = {t.name: t for t in (
+    Table("paper001-table1", "paper 001 Table 1", "reconstruction", "rate",
+          (0.1, 0.2, 0.3, 0.4, 0.5), TABLE1, "psnr", MODELS, "table1"),
+    Table("paper001-table2", "paper 001 Table 2", "reconstruction", "hidden_size",
+          (128, 256, 512, 1024, 2048, 4096), TABLE2, "psnr", MODELS, "table2"),
+    Table("paper001-table3", "paper 001 Table 3", "reconstruction", "num_layers",
+          (1, 2, 3, 4, 5, 6), TABLE3, "psnr", MODELS, "table3"),
+    Table("paper000-table1", "paper 000 Table 1 (Google-12)", "classification", "num_layers",
+          (1, 2, 3, 4, 5, 6), P000_TABLE1, "accuracy", P000_MODELS, "paper000-table1",
+          {"classes": "google12"}),
+    Table("paper000-table2", "paper 000 Table 2 (Google-30)", "classification", "num_layers",
+          (1, 2, 3, 4, 5, 6), P000_TABLE2, "accuracy", P000_MODELS, "paper000-table2",
+          {"classes": "google30"}),
+)}
+ALIASES = {"table1": "paper001-table1", "table2": "paper001-table2", "table3": "paper001-table3"}

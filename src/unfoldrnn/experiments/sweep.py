@@ -1,9 +1,9 @@
 """``unfoldrnn reproduce``: the papers' tables as sweeps of training runs.
 
-Scales: ``paper`` is the papers' full setting (10,000 sequences, h = 2^10, 200 epochs: a
-GPU job); ``cpu`` is a reduced setting for a laptop, documented in ``SCALES``. Each run goes
-to OUT/<table>/<model>-<value>/, already finished runs are reused, and the table is written
-as Markdown and CSV with the paper's numbers beside ours.
+Scales: ``paper`` is the papers' full setting (a GPU job); ``cpu`` is a reduced setting for
+a laptop, documented in ``SCALES`` per task. Each run goes to OUT/<folder>/<model>-<value>/,
+finished runs are reused, and the table is written as Markdown and CSV with the paper's
+numbers beside ours.
 """
 
 from __future__ import annotations
@@ -15,95 +15,127 @@ from pathlib import Path
 
 from ..config import TrainConfig
 from ..train import fit
-from .paper import LABELS, MODELS, TABLES
+from .paper import ALIASES, LABELS, TABLES, Table
 
-# The settings a table overrides on top of each scale.
-SWEEPS = {
-    "table1": [0.1, 0.2, 0.3, 0.4, 0.5],
-    "table2": [128, 256, 512, 1024, 2048, 4096],
-    "table3": [1, 2, 3, 4, 5, 6],
-}
-
+# What each scale overrides on top of the task's defaults (the papers' settings).
 SCALES = {
-    "paper": {},  # TrainConfig defaults are paper 001's setting
-    "cpu": {"num_sequences": 2000, "split": (1600, 200, 200), "hidden_size": 256,
-            "epochs": 12, "batch_size": 32, "lr": 1e-3, "lr_patience": 2,
-            "lambda_search_trials": 6},
+    "paper": {"reconstruction": {}, "classification": {}},
+    "cpu": {
+        # paper 001 at CPU scale: 2,000 sequences, h = 256, 12 epochs
+        "reconstruction": {"num_sequences": 2000, "split": (1600, 200, 200), "hidden_size": 256,
+                           "epochs": 12, "batch_size": 32, "lr": 1e-3, "lr_patience": 2,
+                           "lambda_search_trials": 6},
+        # paper 000 at CPU scale: the papers' learning rates, 12 epochs (x0.3 after 8)
+        "classification": {"epochs": 12, "lr_step": 8},
+    },
 }
-CPU_TABLE2_HIDDEN = [64, 128, 256, 512]  # h <= 512 on a CPU
+CPU_VALUES = {"paper001-table2": (64, 128, 256, 512),  # h <= 512 on a CPU
+              "paper000-table1": (1, 3, 6), "paper000-table2": (1, 3, 6)}
+# estimated wall time of the CPU scale on 2 cores, for --help
+CPU_MINUTES = {"paper001-table1": 14, "paper001-table2": 10, "paper001-table3": 16,
+               "paper000-table1": 50, "paper000-table2": 50}
 
 
-def sweep_values(table: str, scale: str) -> list:
-    if table == "table2" and scale == "cpu":
-        return CPU_TABLE2_HIDDEN
-    return SWEEPS[table]
+def resolve(name: str) -> Table:
+    """The table of a command-line name (today's or the older table1..table3)."""
+    name = ALIASES.get(name, name)
+    if name not in TABLES:
+        raise ValueError(f"unknown table {name!r}; choose one of "
+                         f"{', '.join([*TABLES, *ALIASES])}")
+    return TABLES[name]
 
 
-def run_table(table: str, scale: str, out: str | Path, models=MODELS, progress=True,
-              log=print, data: str = "embedded") -> list[dict]:
-    """Train every (model, value) of ``table`` at ``scale``; write table.md / table.csv."""
-    if table not in TABLES:
-        raise ValueError(f"unknown table {table!r}; choose one of {', '.join(TABLES)}")
+def sweep_values(table: Table, scale: str) -> tuple:
+    return CPU_VALUES.get(table.name, table.values) if scale == "cpu" else table.values
+
+
+def table_configs(table: Table, scale: str, models=None, data: str | None = None) -> list:
+    """(model, value, TrainConfig) of every run of ``table`` at ``scale``."""
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
-    key, paper = TABLES[table]
-    out = Path(out) / table
-    rows = []
-    trained = False
-    started = time.perf_counter()
+    runs = []
     for value in sweep_values(table, scale):
-        for model in models:
-            settings = {**SCALES[scale], "model": model, key: value, "data": data}
-            if model == "lstm" and table != "table3":
+        for model in models or table.models:
+            settings = {**SCALES[scale][table.task], **table.fixed, "task": table.task,
+                        "model": model, table.key: value}
+            if data is not None:
+                settings["data"] = data
+            if model == "lstm" and table.task == "reconstruction" and table.key != "num_layers":
                 settings["num_layers"] = 2  # paper 001: the 2-layer LSTM is its default
-            config = TrainConfig.from_dict(settings)
-            run_dir = out / f"{model}-{value}"
-            metrics_file = run_dir / "metrics.json"
-            done = metrics_file.exists() and "test" in json.loads(metrics_file.read_text())
-            if not done:
-                log(f"[{table}] {model} {key}={value}")
-                trained = True
-                fit(config, run_dir, resume=(run_dir / "checkpoints" / "last.pt").exists(),
-                    progress=progress, log=lambda *_: None)
-            metrics = json.loads(metrics_file.read_text())
-            rows.append({"model": model, key: value, "psnr": metrics["test"]["psnr"],
-                         "paper_psnr": paper.get(value, {}).get(model),
-                         "parameters": metrics["parameters"],
-                         "train_seconds": metrics["train_seconds"]})
-    write_table(rows, key, out, table, scale, time.perf_counter() - started, trained)
+            runs.append((model, value, TrainConfig.from_dict(settings)))
+    return runs
+
+
+def run_table(table: str, scale: str, out: str | Path, models=None, progress=True,
+              log=print, data: str | None = None) -> list[dict]:
+    """Train every (model, value) of ``table`` at ``scale``; write <folder>.md / .csv."""
+    spec = resolve(table)
+    runs = table_configs(spec, scale, models, data)
+    folder = Path(out) / spec.folder
+    rows, trained = [], False
+    started = time.perf_counter()
+    for model, value, config in runs:
+        run_dir = folder / f"{model}-{value}"
+        metrics_file = run_dir / "metrics.json"
+        done = metrics_file.exists() and "test" in json.loads(metrics_file.read_text())
+        if not done:
+            log(f"[{spec.name}] {model} {spec.key}={value}")
+            trained = True
+            fit(config, run_dir, resume=(run_dir / "config.json").exists(), progress=progress,
+                log=lambda *_: None)
+        metrics = json.loads(metrics_file.read_text())
+        test = metrics["test"][spec.metric]
+        rows.append({"model": model, spec.key: value,
+                     spec.metric: 100 * test if spec.metric == "accuracy" else test,
+                     f"paper_{spec.metric}": spec.numbers.get(value, {}).get(model),
+                     "parameters": metrics["parameters"],
+                     "train_seconds": metrics["train_seconds"]})
+    write_table(rows, spec, folder, scale, time.perf_counter() - started, trained, data)
     return rows
 
 
-def write_table(rows: list[dict], key: str, out: Path, table: str, scale: str,
-                seconds: float, trained: bool = True) -> None:
+def write_table(rows: list[dict], spec: Table, out: Path, scale: str, seconds: float,
+                trained: bool = True, data: str | None = None) -> None:
+    key, metric = spec.key, spec.metric
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / f"{table}.csv", "w", newline="") as f:
+    with open(out / f"{spec.folder}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     values = list(dict.fromkeys(r[key] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
     cell = {(r[key], r["model"]): r for r in rows}
-    lines = [f"# {table} at scale `{scale}`: test PSNR [dB], ours (paper 001)", "",
-             f"| {key} | " + " | ".join(LABELS[m] for m in models) + " |",
+    what = "test PSNR [dB]" if metric == "psnr" else "test accuracy [%]"
+    lines = [f"# {spec.source} at scale `{scale}`: {what}, ours ({spec.source.split(' Table')[0]})",
+             "", f"| {key} | " + " | ".join(LABELS[m] for m in models) + " |",
              "|---" * (len(models) + 1) + "|"]
     for v in values:
         parts = []
         for m in models:
             r = cell[(v, m)]
-            paper = f" ({r['paper_psnr']:.2f})" if r["paper_psnr"] is not None else ""
-            parts.append(f"{r['psnr']:.2f}{paper}")
+            paper = f" ({r[f'paper_{metric}']:.2f})" if r[f"paper_{metric}"] is not None else ""
+            parts.append(f"{r[metric]:.2f}{paper}")
         lines.append(f"| {v} | " + " | ".join(parts) + " |")
+    if spec.task == "classification":
+        counts = {r["model"]: r["parameters"] for r in rows if r[key] == 3}
+        if counts:
+            lines += ["", "Parameters at d = 3: " + ", ".join(
+                f"{LABELS[m]} {n:,}" for m, n in counts.items()) + "."]
     train_minutes = sum(r["train_seconds"] for r in rows) / 60
-    depth = "d swept, every model with d layers" if table == "table3" else \
-        "d = 3 (the LSTM with 2 layers)"
-    lines += ["", f"Made by `unfoldrnn reproduce {table} --scale {scale} --out {out.parent}`.",
-              f"Setting: {json.dumps({k: v for k, v in SCALES[scale].items() if k != key})}; "
-              f"the rest as paper 001 ({depth}, Adam, "
-              "gradient clip 0.25, learning rate x0.3 on plateau, lambda random search in "
-              "[1e-5, 3] for the unfolding models).",
+    setting = {k: v for k, v in SCALES[scale][spec.task].items() if k != key}
+    if spec.task == "reconstruction":
+        depth = "d swept, every model with d layers" if key == "num_layers" else \
+            "d = 3 (the LSTM with 2 layers)"
+        rest = (f"the rest as paper 001 ({depth}, Adam, gradient clip 0.25, learning rate x0.3 "
+                "on plateau, lambda random search in [1e-5, 3] for the unfolding models)")
+    else:
+        rest = ("the rest as paper 000 Sec. 4.1 (h = 100, A = I, c = 1, Adam with lr 3e-4, "
+                "LSTM and GRU 3e-3, step decay x0.3, batch 100, gradient clip 0.25)")
+    lines += ["", f"Made by `unfoldrnn reproduce {spec.name} --scale {scale} "
+                  f"--out {out.parent}" + (f" --data {data}" if data else "") + "`.",
+              f"Setting: {json.dumps(setting)}; {rest}.",
               f"Training time summed over the runs: {train_minutes:.1f} min"
               + (f"; wall time of this call: {seconds / 60:.1f} min." if trained else
                  " (all runs were reused from an earlier call).")
-              + " In brackets: paper 001's number at its full setting."]
-    (out / f"{table}.md").write_text("\n".join(lines) + "\n")
+              + f" In brackets: {spec.source}'s number at its full setting."]
+    (out / f"{spec.folder}.md").write_text("\n".join(lines) + "\n")

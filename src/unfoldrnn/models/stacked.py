@@ -148,15 +148,25 @@ class FastRNNCell(_Cell):
         return torch.sigmoid(self.beta) * h + torch.sigmoid(self.alpha) * cand
 
 
+def _maybe_low_rank(n_in: int, n_out: int, rank: int | None) -> nn.Module:
+    """x -> M x with M full (rank None) or M = M1 M2 of the given rank (EdgeML's wRank/uRank)."""
+    if rank is None:
+        return nn.Linear(n_in, n_out, bias=False)
+    check_sizes(rank=rank)
+    return nn.Sequential(nn.Linear(n_in, rank, bias=False), nn.Linear(rank, n_out, bias=False))
+
+
 class FastGRNNCell(_Cell):
     """FastGRNN (Kusupati et al. 2018): z = sigmoid(W x + U h + b_z), h~ = tanh(W x + U h + b_h),
     h_t = (zeta (1 - z) + nu) * h~ + z * h_{t-1}, zeta = sigmoid(.), nu = sigmoid(.);
-    W, U shared by gate and update; EdgeML init zeta = sigmoid(1), nu = sigmoid(-4), b = 1."""
+    W, U shared by gate and update; EdgeML init zeta = sigmoid(1), nu = sigmoid(-4), b = 1.
+    ``w_rank`` / ``u_rank`` make W / U low rank, W = W1 W2 (EdgeML's wRank, uRank)."""
 
-    def __init__(self, input_size: int, hidden_size: int):
+    def __init__(self, input_size: int, hidden_size: int, w_rank: int | None = None,
+                 u_rank: int | None = None):
         super().__init__(input_size, hidden_size)
-        self.W = nn.Linear(input_size, hidden_size, bias=False)
-        self.U = nn.Linear(hidden_size, hidden_size, bias=False)
+        self.W = _maybe_low_rank(input_size, hidden_size, w_rank)
+        self.U = _maybe_low_rank(hidden_size, hidden_size, u_rank)
         self.bias_gate = nn.Parameter(torch.ones(hidden_size))
         self.bias_update = nn.Parameter(torch.ones(hidden_size))
         self.zeta = nn.Parameter(torch.tensor(1.0))
@@ -189,25 +199,48 @@ def householder_product(vectors: Tensor) -> Tensor:
 class SpectralRNNCell(_Cell):
     """SpectralRNN (Zhang et al. 2018): h_t = relu(W h_{t-1} + M x_t + b) with the recurrent
     matrix in SVD form W = U diag(sigma) V^T, U and V products of ``reflections`` Householder
-    reflections, and sigma_i = 1 + 2 r (sigmoid(p_i) - 1/2) in [1 - r, 1 + r]."""
+    reflections, and sigma_i = 1 + 2 r (sigmoid(p_i) - 1/2) in [1 - r, 1 + r].
+
+    ``truncated=True`` follows the reference code (zhangjiong724/spectral-RNN): reflector i
+    acts on coordinates i..h only (its first i entries are zero), so k = h reflections hold
+    h (h + 1) / 2 numbers and still reach every orthogonal matrix; there k defaults to h / 4.
+    By default (``truncated=False``, k = h) the reflectors are whole vectors."""
 
     def __init__(self, input_size: int, hidden_size: int, r: float = 0.1,
-                 reflections: int | None = None):
+                 reflections: int | None = None, truncated: bool = False):
         super().__init__(input_size, hidden_size)
         if not 0 <= r < 1:
             raise ValueError(f"spectral radius margin r must be in [0, 1), got {r}")
-        k = hidden_size if reflections is None else reflections
+        if reflections is None:
+            reflections = max(1, hidden_size // 4) if truncated else hidden_size
+        k = reflections
         check_sizes(reflections=k)
-        self.r = r
+        if k > hidden_size and truncated:
+            raise ValueError(f"at most hidden_size={hidden_size} truncated reflections, got {k}")
+        self.r, self.truncated = r, truncated
         self.input = nn.Linear(input_size, hidden_size)
-        self.u_reflectors = nn.Parameter(torch.randn(k, hidden_size) / math.sqrt(hidden_size))
-        self.v_reflectors = nn.Parameter(torch.randn(k, hidden_size) / math.sqrt(hidden_size))
         self.p = nn.Parameter(torch.zeros(hidden_size))
+        if truncated:  # row i keeps coordinates i..h: h - i free numbers
+            self.register_buffer("mask", torch.ones(k, hidden_size).triu())
+            shape = (int(self.mask.sum()),)
+        else:
+            shape = (k, hidden_size)
+        self.u_reflectors = nn.Parameter(torch.randn(shape) / math.sqrt(hidden_size))
+        self.v_reflectors = nn.Parameter(torch.randn(shape) / math.sqrt(hidden_size))
+        self.k = k
+
+    def _vectors(self, stored: Tensor) -> Tensor:
+        """The k reflectors as rows [k, h] (truncated: the stored entries scattered into the
+        upper triangle)."""
+        if not self.truncated:
+            return stored
+        return stored.new_zeros(self.k, self.hidden_size).masked_scatter(self.mask.bool(),
+                                                                         stored)
 
     def recurrent_matrix(self) -> Tensor:
         sigma = 1 + 2 * self.r * (torch.sigmoid(self.p) - 0.5)
-        U = householder_product(self.u_reflectors)
-        V = householder_product(self.v_reflectors)
+        U = householder_product(self._vectors(self.u_reflectors))
+        V = householder_product(self._vectors(self.v_reflectors))
         return (U * sigma) @ V.T
 
     def project(self, x):

@@ -1,6 +1,14 @@
-"""Tasks: a model inside its inputs, outputs and loss."""
+"""Tasks: a model inside its inputs, head and loss, behind the interface of ``tasks.base``."""
 
 from ..dictionaries import dct_dictionary
+from .base import Task
+from .classification import ClassificationTask, confusion_matrix
 from .reconstruction import ReconstructionTask, measurements
 
-__all__ = ["ReconstructionTask", "dct_dictionary", "measurements"]
+TASKS: dict[str, type[Task]] = {
+    "reconstruction": ReconstructionTask,
+    "classification": ClassificationTask,
+}
+
+__all__ = ["TASKS", "Task", "ReconstructionTask", "ClassificationTask", "confusion_matrix",
+           "dct_dictionary", "measurements"]

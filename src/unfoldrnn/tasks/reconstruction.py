@@ -8,13 +8,18 @@ linear layer for the baselines. Loss: sum_t ||s_t - s_hat_t||^2, averaged over t
 
 from __future__ import annotations
 
+import functools
 import math
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from ..data import DataError, load_mnist, load_official, moving_mnist
 from ..dictionaries import dct_dictionary
+from ..metrics import psnr
 from ..models import UNFOLDING_MODELS, build
+from .base import Task, shuffled
 
 
 def measurements(rate: float, n0: int) -> int:
@@ -24,8 +29,24 @@ def measurements(rate: float, n0: int) -> int:
     return max(1, round(rate * n0))
 
 
-class ReconstructionTask(nn.Module):
+@functools.lru_cache(maxsize=2)
+def _frames(source: str, num_sequences: int, seed: int, frame_size: int) -> Tensor:
+    """Moving MNIST frames [N, T, s, s] of a data source (cached: sweeps reuse them)."""
+    if source == "embedded":
+        return moving_mnist(num_sequences, seed=seed, frame_size=frame_size)
+    if source.endswith(".npy"):
+        return load_official(source, frame_size)[:num_sequences]
+    if not Path(source).is_dir():
+        raise DataError(f"data {source!r} is neither 'embedded', a .npy file, nor a folder "
+                        "with the MNIST idx files")
+    digits = load_mnist(source, train=True)[0]
+    return moving_mnist(num_sequences, seed=seed, digits=digits, frame_size=frame_size)
+
+
+class ReconstructionTask(Task):
     """Sensing matrix A, a registered model, and the decoder, end to end."""
+
+    name = "reconstruction"
 
     def __init__(self, model: str, signal_size: int = 256, rate: float = 0.2,
                  hidden_size: int = 1024, num_layers: int = 3, seed: int = 0, **model_kw):
@@ -64,3 +85,50 @@ class ReconstructionTask(nn.Module):
     def loss(estimate: Tensor, target: Tensor) -> Tensor:
         """sum_t ||s_t - s_hat_t||^2, mean over the batch (paper 001 Sec. 2)."""
         return (estimate - target).square().sum(dim=(1, 2)).mean()
+
+    # ------------------------------------------------------------ the loop's interface
+
+    @classmethod
+    def load_data(cls, config, progress: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+        """Train / validation / test frames [N, T, n0] of the configured source."""
+        frames = _frames(config.data, config.num_sequences, config.data_seed,
+                         config.frame_size)
+        if frames.shape[0] < sum(config.split):
+            raise DataError(f"{config.data} holds {frames.shape[0]} sequences, the split needs "
+                            f"{sum(config.split)}")
+        flat = frames.flatten(start_dim=2)
+        a, b, c = config.split
+        return flat[:a], flat[a:a + b], flat[a + b:a + b + c]
+
+    @classmethod
+    def from_config(cls, config, train=None, seed: int | None = None, **model_kw):
+        return cls(config.model, config.frame_size ** 2, config.rate, config.hidden_size,
+                   config.num_layers, seed=config.seed if seed is None else seed, **model_kw)
+
+    def batches(self, split: Tensor, batch_size: int, generator=None):
+        for idx in shuffled(len(split), batch_size, generator):
+            yield split[idx]
+
+    def training_loss(self, batch: Tensor):
+        s = batch.to(self.device)
+        return self.loss(self(s), s), {}, len(s)
+
+    @torch.no_grad()
+    def evaluate(self, split: Tensor, batch_size: int = 256) -> dict[str, float]:
+        """Mean loss (sum_t ||s_t - s_hat_t||^2 per sequence) and mean per-frame PSNR [dB]."""
+        self.eval()
+        loss, db, n = 0.0, 0.0, 0
+        for chunk in split.split(batch_size):
+            s = chunk.to(self.device)
+            est = self(s)
+            loss += float(self.loss(est, s)) * len(s)
+            db += float(psnr(est.clamp(0, 1), s)) * len(s)
+            n += len(s)
+        return {"loss": loss / n, "psnr": db / n}
+
+    def model_inputs(self, split: Tensor) -> Tensor:
+        return self.measure(split.to(self.device))
+
+    @staticmethod
+    def describe(scores: dict[str, float]) -> str:
+        return f"PSNR {scores['psnr']:.2f} dB"

@@ -1,0 +1,68 @@
+"""The interface between a task and the one training loop (``unfoldrnn.train``).
+
+A task is an ``nn.Module`` holding a registered model with its inputs, head and loss, plus
+the class methods that read its data; the loop knows nothing else about it (as Lightning
+separates a LightningModule from its Trainer). Splits are whatever ``load_data`` returns
+(tensors, or tuples of tensors); batches are whatever ``batches`` yields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+
+
+class Task(nn.Module):
+    """What the loop calls. Subclasses set ``name``, ``monitor`` and ``maximize``."""
+
+    name: str
+    monitor: str = "loss"  # the validation metric that picks the best checkpoint
+    maximize: bool = False
+    model: nn.Module
+    model_name: str
+
+    @classmethod
+    def load_data(cls, config, progress: bool = True) -> tuple:
+        """(train, valid, test) splits of ``config.data``; raises DataError naming the problem."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config, train=None, seed: int | None = None, **model_kw) -> Task:
+        """The task of ``config``; ``train`` provides data statistics (None when a checkpoint
+        will overwrite them)."""
+        raise NotImplementedError
+
+    def batches(self, split, batch_size: int, generator: torch.Generator | None = None
+                ) -> Iterator:
+        """Minibatches of ``split``: shuffled by ``generator``, in order without one."""
+        raise NotImplementedError
+
+    def training_loss(self, batch) -> tuple[Tensor, dict[str, float], int]:
+        """(mean loss to minimise, batch means of extra metrics, batch size)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def evaluate(self, split, batch_size: int = 256) -> dict[str, float]:
+        """{"loss": ..., metric: ...} over a whole split."""
+        raise NotImplementedError
+
+    def model_inputs(self, split) -> Tensor:
+        """The model's input sequences x [m, T, n] over a split (for the bounds)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def describe(scores: dict[str, float]) -> str:
+        """One line for the log, e.g. 'PSNR 30.10 dB'."""
+        raise NotImplementedError
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+def shuffled(n: int, batch_size: int, generator: torch.Generator | None) -> list[Tensor]:
+    """Index batches over n items: a permutation drawn from ``generator``, or in order."""
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    return list(order.split(batch_size))
