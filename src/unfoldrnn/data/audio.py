@@ -11,6 +11,7 @@ check the two agree.
 from __future__ import annotations
 
 import math
+import struct
 import warnings
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def read_wav(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
             rate, samples = wavfile.read(path)
     except FileNotFoundError:
         raise DataError(f"wav file not found: {path}") from None
-    except (ValueError, OSError, EOFError) as err:
+    except (ValueError, OSError, EOFError, struct.error) as err:
         raise DataError(f"{path} is not a readable wav file: {err}") from None
     if rate != sample_rate:
         raise DataError(f"{path} is sampled at {rate} Hz; expected {sample_rate} Hz")

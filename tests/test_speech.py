@@ -1,0 +1,170 @@
+import collections
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from scipy.io import wavfile
+
+from unfoldrnn.data import DataError, SpeechCommands, find_clips, log_mel, read_wav
+from unfoldrnn.data import speech_commands as sc
+from unfoldrnn.data.audio import mel_filterbank
+from unfoldrnn.data.cache import cache_dir
+
+from speech import SAMPLE, TEST_SET, tiny_test_set
+
+needs_data = pytest.mark.skipif(not TEST_SET.exists(), reason="no ../shared/data speech copy")
+
+
+def edgeml_features(samples: np.ndarray) -> np.ndarray:
+    """microsoft/EdgeML process_g30.py: pad to 16000, log of python_speech_features.fbank."""
+    psf = pytest.importorskip("python_speech_features")
+    padded = np.zeros(16000)
+    padded[: min(16000, len(samples))] = samples[:16000]
+    return np.log(psf.fbank(padded, nfilt=32, winfunc=np.hamming)[0])
+
+
+@needs_data
+def test_log_mel_equals_edgeml_featurisation():
+    clips = [read_wav(p) for p in sorted(TEST_SET.glob("*/*.wav"))[::250]]
+    rng = np.random.default_rng(0)
+    clips += [clips[0][:9000],  # short: zero-padded
+              np.concatenate([clips[1], clips[2]]),  # long: cut to 1 s
+              np.zeros(16000),  # silent: log of eps, as python_speech_features
+              rng.normal(0, 3000, 16000)]
+    batch = log_mel(np.stack([np.pad(c[:16000], (0, max(0, 16000 - len(c)))) for c in clips]))
+    assert batch.shape == (len(clips), 99, 32) and batch.dtype == np.float32
+    for clip, ours in zip(clips, batch, strict=True):
+        reference = edgeml_features(clip)
+        assert np.abs(ours - reference).max() < 1e-3
+        assert np.array_equal(log_mel(clip), ours)
+
+
+def test_mel_filterbank_triangles_by_hand():
+    bank = mel_filterbank(32)
+    assert bank.shape == (32, 257)
+    assert np.all(bank >= 0) and np.all(bank <= 1)
+    assert np.allclose(bank.max(1), 1.0)  # every triangle peaks at 1 on its centre bin
+    # centres increase and neighbouring triangles overlap on the Mel scale
+    centres = bank.argmax(1)
+    assert np.all(np.diff(centres) > 0)
+    # filter 0 starts at bin 0 (0 Hz) and the last ends at bin floor(513 * 8000 / 16000) = 256
+    assert bank[0, 0] == 0 and bank[:, 256].sum() == 0 and bank[-1, 255] > 0
+
+
+def test_bad_clips_are_refused_with_the_file_name(tmp_path):
+    wavfile.write(tmp_path / "rate.wav", 8000, np.zeros(8000, dtype=np.int16))
+    wavfile.write(tmp_path / "stereo.wav", 16000, np.zeros((16000, 2), dtype=np.int16))
+    wavfile.write(tmp_path / "empty.wav", 16000, np.zeros(0, dtype=np.int16))
+    (tmp_path / "junk.wav").write_bytes(b"RIFF....not a wav at all")
+    good = tmp_path / "good.wav"
+    wavfile.write(good, 16000, (np.arange(16000) % 100).astype(np.int16))
+    (tmp_path / "cut.wav").write_bytes(good.read_bytes()[:30])
+    for name, message in [("rate", "8000 Hz"), ("stereo", "2 channels"), ("empty", "no samples"),
+                          ("junk", "not a readable wav"), ("cut", "not a readable wav"),
+                          ("missing", "not found")]:
+        with pytest.raises(DataError, match=message) as err:
+            read_wav(tmp_path / f"{name}.wav")
+        assert f"{name}.wav" in str(err.value)
+    assert read_wav(good)[:3].tolist() == [0, 1, 2]
+
+
+@needs_data
+def test_speaker_split_of_the_canonical_test_set():
+    clips = find_clips(TEST_SET, "google12")
+    assert len(clips) == 4890
+    counts = collections.Counter(s for _, _, s in clips)
+    assert 0.75 < counts["train"] / 4890 < 0.85 and 0.06 < counts["test"] / 4890 < 0.14
+    speakers = collections.defaultdict(set)
+    for path, _, split in clips:
+        speakers[sc.speaker_of(path)].add(split)
+    assert all(len(s) == 1 for s in speakers.values())  # no speaker in two splits
+    assert sc.speaker_of("x/_unknown_/backward_0c540988_nohash_0.wav.wav") == "0c540988"
+    assert sc.speaker_of("x/yes/022cd682_nohash_3.wav") == "022cd682"
+    assert find_clips(TEST_SET) == clips  # deterministic
+    labels = collections.Counter(label for _, label, _ in clips)
+    assert len(labels) == 12 and min(labels.values()) == 396
+
+
+@needs_data
+def test_official_layout_uses_the_official_lists():
+    test = SpeechCommands(SAMPLE, "test", "google30", progress=False)
+    listed = {line.strip() for line in (SAMPLE / "testing_list.txt").read_text().splitlines()}
+    assert len(test) > 0 and all("/".join(f.split("/")[-2:]) in listed for f in test.files)
+    train = SpeechCommands(SAMPLE, "train", "google30", progress=False)
+    assert not set(train.files) & set(test.files)
+    assert len(train) + len(test) + len(SpeechCommands(SAMPLE, "valid", "google30",
+                                                       progress=False)) == 300
+    features, label = train[0]
+    assert features.shape == (99, 32) and train.classes[label] == train.files[0].split("/")[-2]
+    # Google-12: the ten words, and "unknown" drawn from the other twenty words
+    g12 = SpeechCommands(SAMPLE, "train", "google12", progress=False)
+    names = [g12.classes[i] for i in g12.labels]
+    assert set(names) <= set(sc.CLASS_SETS["google12"]) and "unknown" in names
+    unknown = [f for f, n in zip(g12.files, names, strict=True) if n == "unknown"]
+    assert all(f.split("/")[-2] not in sc.WORDS10 for f in unknown)
+
+
+def test_official_google12_cuts_background_noise_into_silence(tmp_path):
+    root = tmp_path / "sc"
+    rng = np.random.default_rng(0)
+    for word in ("yes", "no", "cat"):
+        (root / word).mkdir(parents=True)
+        for k in range(4):
+            wavfile.write(root / word / f"{k:08x}_nohash_0.wav", 16000,
+                          rng.integers(-900, 900, 16000).astype(np.int16))
+    (root / "_background_noise_").mkdir()
+    wavfile.write(root / "_background_noise_" / "noise.wav", 16000,
+                  rng.integers(-900, 900, 16000 * 30 + 500).astype(np.int16))
+    (root / "testing_list.txt").write_text("yes/00000000_nohash_0.wav\n")
+    (root / "validation_list.txt").write_text("no/00000001_nohash_0.wav\n")
+    clips = find_clips(root, "google12")
+    silence = [c for c in clips if c[1] == 0]
+    assert silence and all("noise.wav#" in c[0] for c in silence)
+    assert max(int(c[0].split("#")[1]) for c in silence) < 30  # 30 whole seconds
+    data = SpeechCommands(root, "train", "google12", progress=False)
+    assert data.features.shape[1:] == (99, 32) and torch.isfinite(data.features).all()
+
+
+def test_folder_and_argument_errors(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="not a Speech Commands folder"):
+        find_clips(tmp_path / "empty")
+    with pytest.raises(DataError, match="not found"):
+        find_clips(tmp_path / "nothing")
+    layout = tmp_path / "layout"
+    for folder in ("_silence_", "_unknown_", *sc.WORDS10):
+        (layout / folder).mkdir(parents=True)
+    with pytest.raises(DataError, match="no wav files"):
+        find_clips(layout)
+    with pytest.raises(DataError, match="'google30' needs the official layout"):
+        find_clips(layout, "google30")
+    with pytest.raises(DataError, match="unknown class set"):
+        SpeechCommands(layout, "train", "google35")
+    with pytest.raises(DataError, match="unknown split"):
+        SpeechCommands(layout, "validation")
+
+
+@needs_data
+def test_features_are_cached_and_a_corrupt_cache_is_recomputed(tmp_path, monkeypatch):
+    root = tiny_test_set(tmp_path / "sc")
+    first = SpeechCommands(root, "train", progress=False)
+    entries = list(cache_dir().glob("speech-*.npz"))
+
+    def no_featurising(*args, **kwargs):
+        raise AssertionError("featurised again instead of reading the cache")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sc, "featurize", no_featurising)
+        again = SpeechCommands(root, "train", progress=False)
+    assert torch.equal(first.features, again.features) and first.files == again.files
+    for entry in entries:
+        entry.write_bytes(b"corrupt")
+    with pytest.warns(UserWarning, match="corrupt"):
+        recomputed = SpeechCommands(root, "train", progress=False)
+    assert torch.equal(first.features, recomputed.features)
+    with warnings.catch_warnings():  # the entry was rewritten: read silently
+        warnings.simplefilter("error")
+        SpeechCommands(root, "test", progress=False)
+    # another featurisation setting is another entry
+    assert SpeechCommands(root, "train", num_filters=20, progress=False).features.shape[2] == 20
