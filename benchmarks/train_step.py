@@ -22,13 +22,16 @@ from pathlib import Path
 import torch
 
 from unfoldrnn.models import MODEL_NAMES, UNFOLDING_MODELS, build
+from unfoldrnn.models.graphs import use_cuda_graphs
 
 TORCH_BASELINES = {"torch.RNN": torch.nn.RNN, "torch.GRU": torch.nn.GRU,
                    "torch.LSTM": torch.nn.LSTM}
-COMPILED = ("reweighted", "l1l1")  # models with a compile_prox option
+COMPILED = ("reweighted", "l1l1")  # models with a compile_prox option (default "auto")
 
 
 def make_models(names, n, n0, h, d, device):
+    """torch's RNN/GRU/LSTM, every named model with its defaults, and variants: ``+eager``
+    (compile_prox=False) and, on CUDA, ``+graph`` (forward and backward as CUDA graphs)."""
     models = {}
     for label, cls in TORCH_BASELINES.items():
         models[label] = cls(n, h, d, batch_first=True)
@@ -36,8 +39,14 @@ def make_models(names, n, n0, h, d, device):
         kw = {"signal_size": n0} if name in UNFOLDING_MODELS else {}
         models[name] = build(name, n, h, d, **kw)
         if name in COMPILED:
-            models[name + "+compile"] = build(name, n, h, d, compile_prox=True, **kw)
-    return {k: m.to(device) for k, m in models.items()}
+            models[name + "+eager"] = build(name, n, h, d, compile_prox=False, **kw)
+    models = {k: m.to(device) for k, m in models.items()}
+    if device.type == "cuda":
+        for name in names:
+            if name in UNFOLDING_MODELS:
+                kw = {"signal_size": n0}
+                models[name + "+graph"] = use_cuda_graphs(build(name, n, h, d, **kw).to(device))
+    return models
 
 
 def train_step(model, x):
@@ -109,9 +118,10 @@ def bench_config(names, B, T, n, n0, h, d, repeats, device):
 
 
 def markdown(rows) -> str:
-    head = ("| h | d | T | model | train step ms | vs RNN | vs GRU | vs LSTM | "
-            "inference seq/s | saved MiB |\n|---|---|---|---|---|---|---|---|---|---|\n")
-    lines = [f"| {r['h']} | {r['d']} | {r['T']} | {r['model']} | {r['train_ms']:.1f} | "
+    head = ("| B | h | d | T | model | train step ms | vs RNN | vs GRU | vs LSTM | "
+            "inference seq/s | saved MiB |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+    lines = [f"| {r['B']} | {r['h']} | {r['d']} | {r['T']} | {r['model']} | "
+             f"{r['train_ms']:.1f} | "
              f"{r['speed_vs_RNN']:.2f} | {r['speed_vs_GRU']:.2f} | {r['speed_vs_LSTM']:.2f} | "
              f"{r['infer_seq_per_s']:.0f} | {r['saved_MiB']:.1f} |" for r in rows]
     return head + "\n".join(lines) + "\n"
@@ -124,7 +134,7 @@ def main(argv=None):
     parser.add_argument("--hidden", nargs="+", type=int, default=[256, 1024])
     parser.add_argument("--layers", nargs="+", type=int, default=[1, 3, 6])
     parser.add_argument("--steps", nargs="+", type=int, default=[20, 99])
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--batch", nargs="+", type=int, default=[32])
     parser.add_argument("--input-size", type=int, default=51, help="n (default 51 = 0.2 * 256)")
     parser.add_argument("--signal-size", type=int, default=256, help="n0 of unfolding models")
     parser.add_argument("--repeats", type=int, default=5)
@@ -140,20 +150,19 @@ def main(argv=None):
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
-    for h in args.hidden:
-        for d in args.layers:
-            for T in args.steps:
-                config = bench_config(args.models, args.batch, T, args.input_size,
-                                      args.signal_size, h, d, args.repeats, device)
-                rows += config
-                for r in config:
-                    print(f"h={h} d={d} T={T} {r['model']:20s} {r['train_ms']:9.1f} ms "
-                          f"x{r['speed_vs_RNN']:.2f} RNN x{r['speed_vs_GRU']:.2f} GRU",
-                          flush=True)
-                # written after every configuration, so an interrupted run keeps its rows
-                out.with_suffix(".json").write_text(
-                    json.dumps({"machine": machine, "rows": rows}, indent=1))
-                out.with_suffix(".md").write_text(markdown(rows))
+    grid = [(B, h, d, T) for B in args.batch for h in args.hidden for d in args.layers
+            for T in args.steps]
+    for B, h, d, T in grid:
+        config = bench_config(args.models, B, T, args.input_size, args.signal_size, h, d,
+                              args.repeats, device)
+        rows += config
+        for r in config:
+            print(f"B={B} h={h} d={d} T={T} {r['model']:20s} {r['train_ms']:9.1f} ms "
+                  f"x{r['speed_vs_RNN']:.2f} RNN x{r['speed_vs_GRU']:.2f} GRU", flush=True)
+        # written after every configuration, so an interrupted run keeps its rows
+        out.with_suffix(".json").write_text(
+            json.dumps({"machine": machine, "rows": rows}, indent=1))
+        out.with_suffix(".md").write_text(markdown(rows))
     print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
 
 

@@ -123,3 +123,56 @@ def test_compiled_kernels_match_eager():
     assert torch.equal(cvalue(u, a, b, s), v)
     for fast, slow in zip(cbackward(grad, v, s), backward(grad, v, s), strict=True):
         assert torch.equal(fast, slow)
+
+
+def _fresh_auto(monkeypatch):
+    from unfoldrnn import prox
+
+    monkeypatch.setattr(prox, "_AUTO", {})
+    monkeypatch.setattr(prox, "_AUTO_KERNELS", (prox._Auto("value", prox.prox_value),
+                                                prox._Auto("backward", prox.prox_backward)))
+    return prox
+
+
+def test_auto_compile_falls_back_to_eager_with_one_warning(monkeypatch):
+    import warnings
+
+    import pytest
+
+    prox = _fresh_auto(monkeypatch)
+
+    def broken(*args):
+        raise RuntimeError("backend exploded")
+
+    monkeypatch.setattr(prox, "_compiled_kernels", lambda: (broken, broken))
+    u, a, b, s = (t.float() for t in random_points(seed=7))
+    value, backward = prox.prox_kernels("auto")
+    with pytest.warns(RuntimeWarning, match="backend exploded"):
+        v = value(u, a, b, s)
+    assert torch.equal(v, prox.prox_value(u, a, b, s))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once, not at every call
+        grads = backward(torch.ones_like(u), v, s)
+    assert all(torch.equal(x, y) for x, y in zip(grads, prox.prox_backward(
+        torch.ones_like(u), v, s), strict=True))
+
+
+def test_auto_compile_without_a_cpp_compiler_runs_eager(monkeypatch):
+    import pytest
+
+    from unfoldrnn.models import ReweightedRNN
+
+    prox = _fresh_auto(monkeypatch)
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setattr(prox.shutil, "which", lambda name: None)
+    monkeypatch.setattr(prox, "_compiled_kernels", lambda: pytest.fail("tried to compile"))
+    model = ReweightedRNN(4, 6, 2)
+    assert model.compile_prox == "auto"  # the default
+    x = torch.randn(2, 3, 4)
+    with pytest.warns(RuntimeWarning, match="no C.. compiler"):
+        codes = model(x)[0]
+    eager = ReweightedRNN(4, 6, 2, compile_prox=False)
+    eager.load_state_dict(model.state_dict())
+    assert torch.equal(codes, eager(x)[0])
+    with pytest.raises(ValueError, match="compile_prox"):
+        ReweightedRNN(4, 6, 2, compile_prox="yes")

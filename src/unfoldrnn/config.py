@@ -77,7 +77,8 @@ class TrainConfig:
     lambda2: float = 0.0
     lambda_search_trials: int = 0  # random search in [1e-5, 3] on the validation set
     lambda_search_steps: int = 20  # training steps per trial
-    compile_prox: bool = False
+    compile_prox: bool | str = "auto"  # fuse the prox kernels: true, false, or "auto"
+    cuda_graphs: bool = False  # replay forward + backward as CUDA graphs (CUDA devices only)
     # bounds (paper 000 Sec. 4.4): loss += bound_lambda * sum_l ||W_l||_{1,inf}
     bound_lambda: float = 0.0
     track_bound: bool = True  # log the Rademacher bound of unfolding models every epoch
@@ -120,6 +121,9 @@ class TrainConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name} must be a non-negative number, got {value!r}")
+        if self.compile_prox not in (True, False, "auto"):
+            raise ConfigError(f"compile_prox must be true, false or 'auto', got "
+                              f"{self.compile_prox!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
                               f"got {self.lr_schedule!r}")

@@ -13,6 +13,12 @@ autograd would keep half a dozen tensors of the input's size.
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
+import time
+import warnings
+
 import torch
 from torch import Tensor
 
@@ -65,20 +71,76 @@ def prox_backward(grad: Tensor, v: Tensor, s: Tensor) -> tuple[Tensor, Tensor, T
 
 
 _COMPILED: dict[str, object] = {}
+_AUTO: dict[str, object] = {}
+log = logging.getLogger("unfoldrnn")
 
 
-def prox_kernels(compiled: bool = False):
-    """(prox_value, prox_backward), eager or fused by ``torch.compile`` (built once, lazily).
+def _compiled_kernels():
+    if not _COMPILED:
+        _COMPILED["value"] = torch.compile(prox_value)
+        _COMPILED["backward"] = torch.compile(prox_backward)
+    return _COMPILED["value"], _COMPILED["backward"]
+
+
+def compiler_missing() -> str | None:
+    """Why torch.compile cannot build CPU kernels here (no C++ compiler), or None."""
+    names = [os.environ["CXX"]] if os.environ.get("CXX") else ["g++", "c++", "clang++"]
+    if not any(shutil.which(name) for name in names):
+        return "no C++ compiler found (" + ", ".join(names) + ")"
+    return None
+
+
+class _Auto:
+    """A kernel that runs compiled when it can and falls back to eager, once, when not."""
+
+    def __init__(self, name: str, eager):
+        self.name, self.eager, self.compiled = name, eager, None
+
+    def __call__(self, *args):
+        if _AUTO.get("failed"):
+            return self.eager(*args)
+        missing = compiler_missing() if args[0].device.type == "cpu" else None
+        if missing is not None:
+            return self._fall_back(missing, args)
+        if self.compiled is None:
+            self.compiled = _compiled_kernels()[0 if self.name == "value" else 1]
+        started = time.perf_counter()
+        try:
+            out = self.compiled(*args)
+        except Exception as err:  # any backend failure: run eager, never fail the user's run
+            return self._fall_back(f"{type(err).__name__}: {str(err).splitlines()[0][:160]}",
+                                   args)
+        seconds = time.perf_counter() - started
+        if not _AUTO.get(f"logged-{self.name}") and seconds > 0.5:
+            _AUTO[f"logged-{self.name}"] = True
+            log.info("compiled the prox %s kernel in %.1f s (once per process)", self.name,
+                     seconds)
+        return out
+
+    def _fall_back(self, reason: str, args):
+        _AUTO["failed"] = True
+        warnings.warn(f"compile_prox='auto': torch.compile is unavailable ({reason}); the "
+                      "prox kernels run eager", RuntimeWarning, stacklevel=3)
+        return self.eager(*args)
+
+
+_AUTO_KERNELS = (_Auto("value", prox_value), _Auto("backward", prox_backward))
+
+
+def prox_kernels(compiled: bool | str = False):
+    """(prox_value, prox_backward): eager (False), fused by ``torch.compile`` (True), or
+    "auto": compiled where torch.compile works on this machine, else eager with one warning.
 
     The compiled kernels fuse the dozen element-wise operations of each into one loop
     (about 5x faster on CPU for [32, 1024]); the first call compiles for some seconds.
     """
-    if not compiled:
+    if compiled == "auto":
+        return _AUTO_KERNELS
+    if compiled is True:
+        return _compiled_kernels()
+    if compiled is False:
         return prox_value, prox_backward
-    if not _COMPILED:
-        _COMPILED["value"] = torch.compile(prox_value, dynamic=False)
-        _COMPILED["backward"] = torch.compile(prox_backward, dynamic=False)
-    return _COMPILED["value"], _COMPILED["backward"]
+    raise ValueError(f"compile_prox must be True, False or 'auto', got {compiled!r}")
 
 
 class _ProxL1L1(torch.autograd.Function):

@@ -21,6 +21,7 @@ from torch import nn
 from .bounds import bound_regularizer, theorem_bound
 from .config import ConfigError, TrainConfig
 from .models import UNFOLDING_MODELS
+from .models.graphs import use_cuda_graphs
 from .tasks import TASKS, Task
 
 CHECKPOINT_VERSION = 1
@@ -45,8 +46,8 @@ def build_task(config: TrainConfig, train=None, seed: int | None = None) -> Task
             kw["lambda1"] = config.lambda1
         if config.lambda2 > 0:
             kw["lambda2"] = config.lambda2
-        if config.compile_prox and config.model != "sista":
-            kw["compile_prox"] = True
+        if config.model != "sista":
+            kw["compile_prox"] = config.compile_prox
     return TASKS[config.task].from_config(config, train, seed=seed, **kw)
 
 
@@ -208,6 +209,8 @@ def fit(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress
 
     run_dir = Path(run_dir)
     device = resolve_device(config.device)
+    if config.cuda_graphs and device.type != "cuda":
+        raise RunError(f"cuda_graphs needs a CUDA device; this run's device is {device}")
     train, val, test = build_data(config, progress)
     has_checkpoint = prepare_run_dir(run_dir, config, resume)
     extra: dict = {"config": config.to_dict()}
@@ -224,6 +227,8 @@ def fit(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress
     extra["effective_config"] = config.to_dict()
 
     task = build_task(config, train).to(device)
+    if config.cuda_graphs:
+        use_cuda_graphs(task.model)
     opt = torch.optim.Adam(task.parameters(), lr=config.lr)
     sched = _scheduler(config, opt)
     sign = -1.0 if task.maximize else 1.0  # best_val is minimised: -accuracy, loss

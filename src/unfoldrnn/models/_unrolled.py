@@ -38,7 +38,7 @@ def _gradient_step(z: Tensor, L: Tensor | None, K: Tensor) -> Tensor:
 class UnrolledL1L1(torch.autograd.Function):
     @staticmethod
     def forward(ctx, X: Tensor, h0: Tensor, PT: Tensor, Z: Tensor | None, L: Tensor | None,
-                K: Tensor, a: Tensor, b: Tensor, compiled: bool = False) -> Tensor:
+                K: Tensor, a: Tensor, b: Tensor, compiled: bool | str = False) -> Tensor:
         prox_value, ctx.prox_backward = prox_kernels(compiled)
         T, B, h = X.shape
         d = a.shape[0]

@@ -112,10 +112,13 @@ class _L1L1Family(_Unfolding):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  signal_size: int | None = None, *, c: float = 1.0, lambda1: float = 0.003,
-                 lambda2: float = 0.02, compile_prox: bool = False, **kw):
+                 lambda2: float = 0.02, compile_prox: bool | str = "auto", **kw):
         super().__init__(input_size, hidden_size, num_layers, signal_size, **kw)
         h, d = hidden_size, num_layers
-        self.compile_prox = compile_prox  # torch.compile the prox kernels (faster, slow start)
+        if compile_prox not in (True, False, "auto"):
+            raise ValueError(f"compile_prox must be True, False or 'auto', got {compile_prox!r}")
+        # torch.compile the prox kernels: faster, slow first call; "auto" falls back to eager
+        self.compile_prox = compile_prox
         self.P = nn.Parameter(torch.eye(h))
         if self.reweighted:
             self.Z = nn.Parameter(torch.eye(h).repeat(d, 1, 1))
