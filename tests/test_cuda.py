@@ -19,7 +19,7 @@ def test_cuda_graph_replay_equals_eager(name):
     graphed = build(name, 8, 24, 3, **kw).cuda()
     graphed.load_state_dict(eager.state_dict())
     use_cuda_graphs(graphed)
-    for step in range(3):  # capture on the first call, replay on the next ones
+    for _ in range(3):  # capture on the first call, replay on the next ones
         x = torch.randn(4, 6, 8, device="cuda")
         for model in (eager, graphed):
             for p in model.parameters():
@@ -35,6 +35,23 @@ def test_cuda_graph_replay_equals_eager(name):
     assert len(graphed.forward.graphs) == 1
     with torch.no_grad():  # evaluation runs eagerly, any shape
         torch.testing.assert_close(graphed(x[:2])[0], eager(x[:2])[0])
+
+
+@cuda
+def test_a_graphed_task_trains_its_shared_sensing_matrix():
+    from unfoldrnn.tasks import ReconstructionTask
+
+    torch.manual_seed(0)
+    eager = ReconstructionTask("reweighted", 64, 0.2, 32, 2, compile_prox=False).cuda()
+    graphed = ReconstructionTask("reweighted", 64, 0.2, 32, 2, compile_prox=False).cuda()
+    graphed.load_state_dict(eager.state_dict())
+    use_cuda_graphs(graphed)
+    for _ in range(3):
+        s = torch.rand(20, 5, 64, device="cuda")
+        for task in (eager, graphed):
+            task.A.grad = None
+            task.loss(task(s), s).backward()
+        torch.testing.assert_close(graphed.A.grad, eager.A.grad, rtol=1e-4, atol=1e-5)
 
 
 @cuda

@@ -227,8 +227,8 @@ def fit(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress
     extra["effective_config"] = config.to_dict()
 
     task = build_task(config, train).to(device)
-    if config.cuda_graphs:
-        use_cuda_graphs(task.model)
+    if config.cuda_graphs:  # the whole task: a parameter shared across the graph's border
+        use_cuda_graphs(task)  # (the sensing matrix A) would break the backward's capture
     opt = torch.optim.Adam(task.parameters(), lr=config.lr)
     sched = _scheduler(config, opt)
     sign = -1.0 if task.maximize else 1.0  # best_val is minimised: -accuracy, loss

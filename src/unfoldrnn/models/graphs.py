@@ -3,11 +3,15 @@
 The unfolding RNNs run T d small layer steps, each a GEMM and a few element-wise kernels;
 on a GPU they are launch-bound (microsecond kernels, Python in between). A CUDA graph
 records the whole forward and the hand-written backward through time once and replays them
-as one launch each (``torch.cuda.make_graphed_callables``). ``use_cuda_graphs(model)``
-installs a dispatcher on the model: training-mode calls on CUDA with gradients enabled and
-tensor arguments replay the graph of their shape (captured on first sight); anything else
-(evaluation, ``no_grad``, CPU, ``h0=None`` passed explicitly as a keyword) runs eagerly.
+as one launch each (``torch.cuda.make_graphed_callables``). ``use_cuda_graphs(module)``
+installs a dispatcher on a model or a whole task: training-mode calls on CUDA with gradients
+enabled and tensor arguments replay the graph of their shape (captured on first sight);
+anything else (evaluation, ``no_grad``, CPU tensors, keyword arguments) runs eagerly.
 The state_dict is untouched, so checkpoints do not change.
+
+Graph the outermost module that owns every parameter it uses: a parameter also used outside
+the graph (a task's sensing matrix A feeding the model's input) makes the backward's capture
+fail, so the training loop graphs the whole task.
 """
 
 from __future__ import annotations

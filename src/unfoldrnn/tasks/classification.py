@@ -81,7 +81,7 @@ class ClassificationTask(Task):
     def training_loss(self, batch):
         features, labels = batch
         labels = labels.to(self.device)
-        scores = self(features)
+        scores = self(features.to(self.device))
         accuracy = (scores.argmax(1) == labels).float().mean().item()
         return F.cross_entropy(scores, labels), {"accuracy": accuracy}, len(labels)
 
