@@ -53,6 +53,9 @@ def test_bad_input_names_the_problem(name):
         model(x)
     with pytest.raises(ValueError, match="h0"):
         model(torch.randn(2, 5, 6), torch.zeros(3, 3, 3))
+    with pytest.raises(ValueError, match="torch.float64 but the model's weights are torch.float32"):
+        model(torch.randn(2, 5, 6, dtype=torch.float64))
+    assert model.double()(torch.randn(2, 5, 6, dtype=torch.float64))[0].dtype == torch.float64
 
 
 @pytest.mark.parametrize("kw", [dict(hidden_size=0), dict(num_layers=-1), dict(input_size=2.5)])
@@ -73,7 +76,7 @@ def test_unknown_model_lists_the_names():
 @pytest.mark.parametrize("cls", [ReweightedRNN, L1L1RNN])
 def test_l1l1_family_matches_the_literal_reference(cls, n):
     torch.manual_seed(1)
-    model = perturb(cls(n, 24, 3, signal_size=16, lambda1=0.1, lambda2=0.2)).double()
+    model = perturb(cls(n, 24, 3, signal_size=16, c=1.0, lambda1=0.1, lambda2=0.2)).double()
     x = torch.randn(5, 6, n, dtype=torch.float64)
     h0 = torch.randn(5, 24, dtype=torch.float64, requires_grad=True)
     for start in (None, h0):
@@ -88,7 +91,7 @@ def test_l1l1_family_matches_the_literal_reference(cls, n):
 @pytest.mark.parametrize("cls", [ReweightedRNN, L1L1RNN])
 def test_hand_written_backward_matches_autograd_on_the_reference(cls, n):
     torch.manual_seed(5)
-    model = perturb(cls(n, 24, 3, signal_size=16, lambda1=0.1, lambda2=0.2)).double()
+    model = perturb(cls(n, 24, 3, signal_size=16, c=1.0, lambda1=0.1, lambda2=0.2)).double()
     x = torch.randn(4, 5, n, dtype=torch.float64, requires_grad=True)
     weights = torch.randn(4, 5, 24, dtype=torch.float64)
     for h0 in (None, torch.randn(4, 24, dtype=torch.float64, requires_grad=True)):
@@ -213,7 +216,7 @@ PAPER_PARAMS_D3 = {"reweighted": 48_000, "l1l1": 17_000, "sista": 8_000, "fastgr
                    "spectralrnn": 50_000, "rnn": 61_000, "lstm": 223_000, "gru": 169_000}
 
 
-def test_parameter_counts_against_paper_000(capsys):
+def test_parameter_counts_against_paper_000():
     # paper 000 Sec. 4.2: d = 3, h = 100, n = 32. Our counts with A = I fixed and a 12-class
     # head Y (+ bias); the paper's figures match A trainable (+n^2) and a 30-class head.
     n, h, d, head = 32, 100, 3, 12 * 100 + 12
@@ -229,11 +232,6 @@ def test_parameter_counts_against_paper_000(capsys):
     paper_setting = {k: counts[k] + n * n + 18 * 100 + 18 for k in ("reweighted", "l1l1", "sista")}
     for name in paper_setting:
         assert abs(paper_setting[name] - PAPER_PARAMS_D3[name]) / PAPER_PARAMS_D3[name] < 0.05
-    with capsys.disabled():
-        print("\nmodel        ours(12 cls)  ours(A trainable, 30 cls)  paper 000")
-        for name, paper in PAPER_PARAMS_D3.items():
-            alt = paper_setting.get(name, counts[name] + 18 * 100 + 18)
-            print(f"{name:12s} {counts[name]:>12,d} {alt:>26,d} {paper:>10,d}")
 
 
 def test_householder_product_matches_sequential_reflections():

@@ -100,3 +100,46 @@ def test_divergence_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tmp_p
     kept = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert kept["epoch"] == saved["epoch"] == 0
     assert all(torch.equal(kept["task"][k], saved["task"][k]) for k in saved["task"])
+
+
+def test_ctrl_c_is_one_line_and_resume_finishes_the_same_run(tmp_path, monkeypatch, capsys):
+    from unfoldrnn.cli import main
+    from unfoldrnn.tasks import ReconstructionTask
+
+    args = ["train", "--num-sequences", "60", "--split", "40,10,10", "--hidden-size", "16",
+            "--num-layers", "2", "--epochs", "3", "--set", "frame_size=8", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "full")]) == 0
+    original = ReconstructionTask.evaluate
+    calls = {"n": 0}
+
+    def interrupt_in_epoch_2(self, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self, *a, **kw)
+
+    monkeypatch.setattr(ReconstructionTask, "evaluate", interrupt_in_epoch_2)
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "cut")]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["unfoldrnn: interrupted after epoch 1; rerun with --resume to continue"]
+    monkeypatch.setattr(ReconstructionTask, "evaluate", original)
+    assert main([*args, "--out", str(tmp_path / "cut"), "--resume"]) == 0
+    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")["task"]
+    b = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["task"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_afresh_under_resume(tmp_path):
+    config = tiny(epochs=1)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config.to_dict()))
+    metrics = fit(config, tmp_path / "run", resume=True, progress=False, log=lambda *_: None)
+    assert len(metrics["epochs"]) == 1 and "test" in metrics
+    with pytest.raises(RunError, match="--resume"):
+        fit(config, tmp_path / "run", progress=False)
+
+
+def test_split_defaults_to_80_10_10_of_num_sequences():
+    assert TrainConfig(num_sequences=300).split == (240, 30, 30)
+    assert TrainConfig().split == (8000, 1000, 1000)

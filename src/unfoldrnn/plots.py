@@ -63,32 +63,48 @@ def confusion(counts: torch.Tensor, classes, path: Path, title: str = "") -> Pat
     return _save(fig, path)
 
 
-def reconstructions(frames: torch.Tensor, estimate: torch.Tensor, path: Path,
-                    frame_size: int = 16, steps: int = 10) -> Path:
-    """Original (top) vs reconstructed (bottom) frames of one sequence [T, n0]."""
-    steps = min(steps, frames.shape[0])
-    fig, axes = plt.subplots(2, steps, figsize=(1.2 * steps, 2.7))
-    for t in range(steps):
-        for row, seq in enumerate((frames, estimate)):
-            ax = axes[row, t]
-            ax.imshow(seq[t].reshape(frame_size, frame_size).clamp(0, 1).cpu().numpy(), cmap="gray",
+def reconstructions(truth: torch.Tensor, estimates: dict[str, torch.Tensor], path: Path,
+                    frame_size: int = 16, title: str = "") -> Path:
+    """Every frame of one sequence [T, n0]: the ground truth on top, then each model's
+    reconstruction with its PSNR per frame (10 log10(1 / MSE), pixels in [0, 1])."""
+    from .metrics import psnr
+
+    T = truth.shape[0]
+    rows = [("ground truth", truth, None)]
+    for name, seq in estimates.items():
+        seq = seq.clamp(0, 1)
+        per_frame = [float(psnr(seq[t:t + 1, None], truth[t:t + 1, None])) for t in range(T)]
+        rows.append((name, seq, per_frame))
+    fig, axes = plt.subplots(len(rows), T, figsize=(0.9 * T, 1.25 * len(rows) + 0.4),
+                             squeeze=False)
+    for r, (name, seq, per_frame) in enumerate(rows):
+        for t in range(T):
+            ax = axes[r, t]
+            ax.imshow(seq[t].reshape(frame_size, frame_size).cpu().numpy(), cmap="gray",
                       vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[0, t].set_title(f"t={t + 1}", fontsize=8)
-    axes[0, 0].set_ylabel("original")
-    axes[1, 0].set_ylabel("recon.")
+            if per_frame is not None:
+                ax.set_xlabel(f"{per_frame[t]:.1f}", fontsize=6, labelpad=1)
+            elif r == 0:
+                ax.set_title(f"t={t + 1}", fontsize=7)
+        label = name if per_frame is None else f"{name}\n{sum(per_frame) / T:.2f} dB"
+        axes[r, 0].set_ylabel(label, fontsize=7)
+    fig.suptitle(title or "reconstructions (numbers: PSNR per frame, dB)", fontsize=9)
     return _save(fig, path)
 
 
 @torch.no_grad()
 def activations(model, path: Path, units: int = 4) -> Path:
-    """The learned activation functions of a few units per layer (paper 001 Fig. 1):
-    Phi_{lambda1 g_l/c, lambda2 g_l/c, s}(u) for s = +2m (solid) and s = -2m (dashed), on a
-    u range scaled to the units' thresholds m = max(a + b); Sista: its soft threshold."""
+    """The learned activation functions of a few units per layer (paper 001 Fig. 1).
+
+    reweighted-RNN / l1-l1-RNN: Phi_{a,b,s}(u) = argmin_v a|v| + b|v - s| + (v - u)^2 / 2 with
+    the unit's learned a = lambda1 g_l / c, b = lambda2 g_l / c, drawn against the
+    pre-activation u for a side information s = (P h_{t-1})_k placed at 3 (a + b): its two
+    plateaus, v = 0 and v = s, both show. Sista-RNN: its soft threshold."""
     sista = not hasattr(model, "thresholds")
     layers = 1 if sista else model.num_layers
-    fig, axes = plt.subplots(1, layers, figsize=(3.6 * layers, 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, layers, figsize=(3.6 * layers, 3.4), squeeze=False)
     for layer in range(layers):
         ax = axes[0, layer]
         if sista:
@@ -97,16 +113,19 @@ def activations(model, path: Path, units: int = 4) -> Path:
             ax.plot(u.numpy(), soft_threshold(u, thr).numpy(), label="all units")
         else:
             a, b = (t[layer, :units] for t in model.thresholds())
-            scale = float((a + b).max())
-            u = torch.linspace(-6 * scale, 6 * scale, 801)
             for k in range(len(a)):
-                for s, style in ((2 * scale, "-"), (-2 * scale, "--")):
-                    v = prox_l1l1(u, float(a[k]), float(b[k]), s)
-                    ax.plot(u.numpy(), v.numpy(), style, color=f"C{k}",
-                            label=f"unit {k}, s={s:+.2g}")
+                ab = float(a[k] + b[k])
+                side = 3 * ab
+                u = torch.linspace(-2 * ab, side + 3 * ab, 801)
+                v = prox_l1l1(u, float(a[k]), float(b[k]), side)
+                ax.plot((u / ab).numpy(), (v / ab).numpy(), color=f"C{k}",
+                        label=f"unit {k + 1}: a={float(a[k]):.2g}, b={float(b[k]):.2g}")
+            ax.axhline(3, color="gray", lw=0.5, ls=":")
         ax.axhline(0, color="gray", lw=0.5)
-        ax.set(xlabel="u", ylabel="Phi(u)", title=f"layer {layer + 1}")
-    axes[0, -1].legend(fontsize=6)
+        ax.set(xlabel="u / (a + b)", ylabel="Phi(u) / (a + b)", title=f"layer {layer + 1}")
+        ax.legend(fontsize=6)
+    fig.suptitle("learned activations: u the pre-activation, s = (P h_{t-1})_k = 3 (a + b) "
+                 "(dotted); plateaus at 0 and at s", fontsize=8)
     return _save(fig, path)
 
 

@@ -31,6 +31,10 @@ class RunError(RuntimeError):
     """A run folder or checkpoint cannot be used (other run, missing, corrupt)."""
 
 
+class Interrupted(RuntimeError):
+    """Training was stopped by the user (Ctrl-C); what was saved is kept."""
+
+
 # ---------------------------------------------------------------- data and task
 
 def build_data(config: TrainConfig, progress: bool = True) -> tuple:
@@ -199,15 +203,35 @@ def _scheduler(config: TrainConfig, opt):
 
 
 def fit(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True,
-        log=print, stop_after: int | None = None) -> dict:
+        log=print, stop_after: int | None = None,
+        interrupt_hint: str = "rerun with --resume to continue") -> dict:
     """Train ``config`` into ``run_dir``; returns the metrics dict also written to metrics.json.
 
     Data and device are checked before anything is written. ``stop_after`` ends the run
-    after that many epochs in this call (as an interrupt would).
+    after that many epochs in this call (as an interrupt would). Ctrl-C raises
+    ``Interrupted`` naming the last saved epoch and ``interrupt_hint``.
     """
+    try:
+        return _fit(config, Path(run_dir), resume, progress, log, stop_after)
+    except KeyboardInterrupt:
+        saved = run_dir_epoch(Path(run_dir))
+        raise Interrupted(f"interrupted after epoch {saved}; {interrupt_hint}") from None
+
+
+def run_dir_epoch(run_dir: Path) -> int:
+    """The last epoch saved in a run folder (0 if none)."""
+    metrics = run_dir / "metrics.json"
+    try:
+        return len(json.loads(metrics.read_text())["epochs"]) if metrics.exists() else 0
+    except (ValueError, KeyError):
+        return 0
+
+
+def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
+         stop_after: int | None) -> dict:
+    """The loop of ``fit``."""
     from tqdm.auto import tqdm
 
-    run_dir = Path(run_dir)
     device = resolve_device(config.device)
     if config.cuda_graphs and device.type != "cuda":
         raise RunError(f"cuda_graphs needs a CUDA device; this run's device is {device}")

@@ -15,8 +15,9 @@ def check_sizes(**sizes: int | None) -> None:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
-def check_input(x: Tensor, input_size: int) -> None:
-    """x must be a finite float tensor [B, T, input_size] (batch_first)."""
+def check_input(x: Tensor, input_size: int, dtype: torch.dtype | None = None) -> None:
+    """x must be a finite float tensor [B, T, input_size] (batch_first) of the weights'
+    ``dtype``."""
     if not isinstance(x, Tensor):
         raise ValueError(f"input must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 3:
@@ -31,6 +32,9 @@ def check_input(x: Tensor, input_size: int) -> None:
         raise ValueError(f"input has an empty batch or time axis: shape {tuple(x.shape)}")
     if not torch.is_floating_point(x):
         raise ValueError(f"input must be a floating-point tensor, got {x.dtype}")
+    if dtype is not None and x.dtype != dtype:
+        raise ValueError(f"input is {x.dtype} but the model's weights are {dtype}: convert one "
+                         f"of them (x.to({dtype}) or model.to({x.dtype}))")
     if not _capturing(x) and not bool(torch.isfinite(x).all()):
         raise ValueError("input contains NaN or infinite values")
 

@@ -32,7 +32,7 @@ class _TorchRNN(nn.Module):
         self.rnn = self.torch_class(input_size, hidden_size, num_layers, batch_first=True, **kw)
 
     def forward(self, x: Tensor, h0=None):
-        check_input(x, self.input_size)
+        check_input(x, self.input_size, next(self.parameters()).dtype)
         if h0 is not None:
             expected = (self.num_layers, x.shape[0], self.hidden_size)
             for state in (h0 if isinstance(h0, tuple) else (h0,)):
@@ -85,7 +85,7 @@ class _Stacked(nn.Module):
             for i in range(num_layers))
 
     def forward(self, x: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        check_input(x, self.input_size)
+        check_input(x, self.input_size, next(self.parameters()).dtype)
         B = x.shape[0]
         if h0 is None:
             h0 = x.new_zeros(self.num_layers, B, self.hidden_size)

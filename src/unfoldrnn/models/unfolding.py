@@ -68,6 +68,13 @@ class _Unfolding(nn.Module):
         self._register_matrix("D", D, (n0, h), train_D)
         self.h0 = nn.Parameter(torch.zeros(h))
 
+    def _lipschitz(self) -> float:
+        """||A D||_2^2, the Lipschitz constant of the fidelity's gradient: the default step
+        1/c (Sista: 1/alpha) of proximal gradient, which keeps the unrolled iteration stable
+        (paper 001 Sec. 1)."""
+        with torch.no_grad():
+            return max(float(torch.linalg.matrix_norm(self.A @ self.D, 2)) ** 2, 1e-6)
+
     def _register_matrix(self, name: str, value: Tensor, shape: tuple[int, int], trainable: bool):
         if not isinstance(value, Tensor) or tuple(value.shape) != shape:
             got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
@@ -82,7 +89,7 @@ class _Unfolding(nn.Module):
             self.register_buffer(name, value.detach().clone().float())
 
     def _initial_state(self, x: Tensor, h0: Tensor | None) -> Tensor:
-        check_input(x, self.input_size)
+        check_input(x, self.input_size, self.D.dtype)
         B = x.shape[0]
         if h0 is None:
             return self.h0.expand(B, self.hidden_size)
@@ -111,9 +118,11 @@ class _L1L1Family(_Unfolding):
     reweighted: bool = True
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 signal_size: int | None = None, *, c: float = 1.0, lambda1: float = 0.003,
-                 lambda2: float = 0.02, compile_prox: bool | str = "auto", **kw):
+                 signal_size: int | None = None, *, c: float | None = None,
+                 lambda1: float = 0.003, lambda2: float = 0.02,
+                 compile_prox: bool | str = "auto", **kw):
         super().__init__(input_size, hidden_size, num_layers, signal_size, **kw)
+        c = self._lipschitz() if c is None else c
         h, d = hidden_size, num_layers
         if compile_prox not in (True, False, "auto"):
             raise ValueError(f"compile_prox must be True, False or 'auto', got {compile_prox!r}")
@@ -190,8 +199,9 @@ class ReweightedRNN(_L1L1Family):
     h_t^(l) = Phi_{lambda1 g_l/c, lambda2 g_l/c, P h_{t-1}}(W_l h_t^(l-1) + U_l x_t) with
     the coupled W_l, U_l of ``effective_weights`` and the prox ``unfoldrnn.prox.prox_l1l1``.
     Trainable: A (unless frozen), D, P, h0, Z_1..Z_d, g_1..g_d, c, lambda1, lambda2; the
-    positive ones (c, lambda, g) are stored as logarithms. Init: Z_l = P = I, g_l = 1 and
-    (c, lambda1, lambda2) = (1.0, 0.003, 0.02) as in paper 000 Sec. 4.1.
+    positive ones (c, lambda, g) are stored as logarithms. Init: Z_l = P = I, g_l = 1,
+    (lambda1, lambda2) = (0.003, 0.02) as in paper 000 Sec. 4.1, and c = ||A D||_2^2 unless
+    given (paper 000 gives c = 1 for its classifiers, which the classification task passes).
     """
 
     reweighted = True
@@ -215,9 +225,10 @@ class SistaRNN(_Unfolding):
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 signal_size: int | None = None, *, alpha: float = 1.0, lambda1: float = 0.003,
-                 lambda2: float = 0.02, weight_form: str = "auto", **kw):
+                 signal_size: int | None = None, *, alpha: float | None = None,
+                 lambda1: float = 0.003, lambda2: float = 0.02, weight_form: str = "auto", **kw):
         super().__init__(input_size, hidden_size, num_layers, signal_size, **kw)
+        alpha = self._lipschitz() if alpha is None else alpha
         if weight_form not in _WEIGHT_FORMS:
             raise ValueError(f"weight_form must be one of {_WEIGHT_FORMS}, got {weight_form!r}")
         self.weight_form = weight_form
