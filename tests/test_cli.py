@@ -60,7 +60,9 @@ def test_train_evaluate_plot_bound_and_refuse_overwrite(tmp_path, capsys):
     assert main(["bound", str(run)]) == 0
     report = json.loads((run / "bound.json").read_text())
     assert report["rademacher"] > 0 and len(report["alphas"]) == 2
-    assert "Thm 3.3" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Thm 3.3" in out
+    assert "vacuous" in out and report["gap"] > report["eta"]  # said when the bound says nothing
     assert main(["evaluate", str(tmp_path / "nothing")]) == 2
 
 

@@ -180,7 +180,7 @@ def cmd_bound(args) -> int:
     print(report)
     if report.gap is not None:
         print(f"  loss l = min(||s_T - D h_T|| / ||D||_2, eta): train {train_loss:.4f}, "
-              f"bound on test {train_loss + report.gap:.4g}")
+              f"bound on test {train_loss + report.gap:.3g}")
     out = Path(args.run_dir) / "bound.json"
     out.write_text(json.dumps({**report.to_dict(), "train_loss": train_loss,
                                "loss": "min(||s_T - D h_T||_2 / ||D||_2, eta)"}, indent=1))

@@ -47,7 +47,7 @@ class BoundReport:
         return asdict(self)
 
     def __str__(self) -> str:
-        fmt = "{:.4g}".format
+        fmt = "{:.3g}".format
         rows = [
             f"Generalization bounds for {self.model} (d={self.d}, h={self.h}, n={self.n}, "
             f"T={self.T}) on m={self.m} training sequences, delta={self.delta}",
@@ -59,13 +59,18 @@ class BoundReport:
         if self.rademacher is not None:
             rows += [f"  R_S(F_d,T) <= {fmt(self.rademacher)}   (paper 000 Thm 3.3, eq. 15)",
                      f"  L_D - L_S <= {fmt(self.gap)}   (eq. 14, loss 1-Lipschitz, "
-                     f"bounded by eta={self.eta})"]
+                     f"bounded by eta={fmt(self.eta)})"]
+            if self.gap >= self.eta:
+                rows.append(f"  -> vacuous: the gap exceeds the loss's range [0, {fmt(self.eta)}]"
+                            "; the regulariser (--bound-lambda) and the classification "
+                            "setting of paper 000 Sec. 4.4 make it informative")
         rows.append(f"  per-step R_S (paper 001 Cor. 3.1.x): t=1 {fmt(self.step_rademacher[0])}"
                     f" ... t={self.T} {fmt(self.step_rademacher[-1])}")
         if self.rho is not None:
             rows += [f"  classifier rho = {fmt(self.rho)}   (paper 000 Prop. 3.4)",
                      "  gamma  train ramp loss  gap (eq. 18)  bound on test ramp loss"]
             rows += [f"  {fmt(g):>5s}  {r:15.4f}  {fmt(c):>12s}  {fmt(b):>23s}"
+                     + ("  (vacuous: >= 1)" if b >= 1 else "")
                      for g, r, c, b in zip(self.gammas, self.train_ramp_loss,
                                            self.classification_gap, self.test_ramp_bound,
                                            strict=True)]
