@@ -23,8 +23,8 @@ USER_ERRORS = (ConfigError, DataError, RunError, ValueError, FileNotFoundError)
 
 # flags that ``train`` exposes directly; any other key goes through --set KEY=VALUE
 TRAIN_FLAGS = {
-    "task": (str, "reconstruction (Moving MNIST, PSNR) or classification (Speech Commands, "
-                  "accuracy)"),
+    "task": (str, "reconstruction (Moving MNIST, PSNR), classification (Speech Commands, "
+                  "accuracy) or language_model (WikiText-2 / PTB, perplexity)"),
     "model": (str, f"model name: {', '.join(MODEL_NAMES)}"),
     "rate": (float, "reconstruction: CS rate n/n0 in (0, 1]"),
     "classes": (str, "classification: class set google12 or google30"),
@@ -38,7 +38,8 @@ TRAIN_FLAGS = {
                    "(default 80/10/10 of --num-sequences)"),
     "data": (str, "reconstruction: 'embedded', a folder with the MNIST idx files, or "
                   "mnist_test_seq.npy; classification: a Speech Commands folder (official "
-                  "layout, or the Google-12 test set)"),
+                  "layout, or the Google-12 test set); language_model: a WikiText-2 or Penn "
+                  "Treebank folder"),
     "seed": (int, "random seed"),
     "device": (str, "'auto', 'cpu' or 'cuda'"),
     "bound_lambda": (float, "weight of the bound regulariser sum_l ||W_l||_1,inf"),

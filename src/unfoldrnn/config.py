@@ -21,11 +21,13 @@ class ConfigError(ValueError):
     """A configuration names an unknown key, model or an invalid value."""
 
 
-TASKS = ("reconstruction", "classification")
+TASKS = ("reconstruction", "classification", "language_model")
 LR_SCHEDULES = ("plateau", "step")
 TASK_KEYS = {
     "reconstruction": ("rate", "num_sequences", "split", "frame_size"),
     "classification": ("classes", "num_filters"),
+    "language_model": ("embedding_size", "bptt", "adaptive_softmax", "max_train_tokens",
+                       "max_eval_tokens"),
 }
 
 
@@ -34,22 +36,30 @@ def task_defaults(task: str, model: str) -> dict:
     if task == "reconstruction":  # paper 001 Sec. 4
         return {"hidden_size": 1024, "data": "embedded", "batch_size": 32, "lr": 3e-4,
                 "lr_schedule": "plateau", "rate": 0.2, "num_sequences": 10000,
-                "frame_size": 16}
-    # classification, paper 000 Sec. 4.1: Adam 3e-4 (LSTM, GRU 3e-3), x0.3 every 50 epochs
-    return {"hidden_size": 100, "batch_size": 100, "lr": 3e-3 if model in ("lstm", "gru")
-            else 3e-4, "lr_schedule": "step", "classes": "google12", "num_filters": 32}
+                "frame_size": 16, "track_bound": True}
+    # paper 000 Sec. 4.1: h = 100, Adam 3e-4 (LSTM, GRU 3e-3), x0.3 every 50 epochs
+    common = {"hidden_size": 100, "lr": 3e-3 if model in ("lstm", "gru") else 3e-4,
+              "lr_schedule": "step"}
+    if task == "classification":
+        return {**common, "batch_size": 100, "classes": "google12", "num_filters": 32,
+                "track_bound": True}
+    # language model: word_language_model's batch 20 and windows of 35 words
+    return {**common, "batch_size": 20, "embedding_size": 100, "bptt": 35,
+            "adaptive_softmax": False, "max_train_tokens": 0, "max_eval_tokens": 0,
+            "track_bound": False}
 
 
 @dataclass
 class TrainConfig:
     """One training run. Defaults (None: the task's, see ``task_defaults``) are the papers'."""
 
-    task: str = "reconstruction"  # reconstruction | classification
+    task: str = "reconstruction"  # reconstruction | classification | language_model
     model: str = "reweighted"
     hidden_size: int | None = None  # h (reconstruction 1024, classification 100)
     num_layers: int = 3  # d
     # reconstruction: "embedded" (MNIST test digits shipped in the package), a folder with the
-    # official MNIST idx files, or mnist_test_seq.npy; classification: a Speech Commands folder
+    # official MNIST idx files, or mnist_test_seq.npy; classification: a Speech Commands folder;
+    # language_model: a folder with WikiText-2 or Penn Treebank
     data: str | None = None
     data_seed: int = 0
     # reconstruction (paper 001)
@@ -60,6 +70,12 @@ class TrainConfig:
     # classification (paper 000)
     classes: str | None = None  # google12 | google30
     num_filters: int | None = None  # log Mel filters per frame
+    # language model (paper 000)
+    embedding_size: int | None = None  # n = n0 of the unfolding models (A = I)
+    bptt: int | None = None  # words per window of truncated back-propagation through time
+    adaptive_softmax: bool | None = None  # nn.AdaptiveLogSoftmaxWithLoss instead of softmax
+    max_train_tokens: int | None = None  # train on the stream's first tokens only (0: all)
+    max_eval_tokens: int | None = None  # validate and test on the first tokens only (0: all)
     # optimisation
     epochs: int = 200
     batch_size: int | None = None
@@ -81,7 +97,7 @@ class TrainConfig:
     cuda_graphs: bool = False  # replay forward + backward as CUDA graphs (CUDA devices only)
     # bounds (paper 000 Sec. 4.4): loss += bound_lambda * sum_l ||W_l||_{1,inf}
     bound_lambda: float = 0.0
-    track_bound: bool = True  # log the Rademacher bound of unfolding models every epoch
+    track_bound: bool | None = None  # log the Rademacher bound of unfolding models per epoch
 
     def __post_init__(self):
         _check_types(self)
@@ -100,7 +116,9 @@ class TrainConfig:
         if self.task == "reconstruction":
             self._check_reconstruction()
         elif self.data is None:
-            raise ConfigError("classification needs data: a Speech Commands folder (--data)")
+            what = "a Speech Commands folder" if self.task == "classification" else \
+                "a WikiText-2 or Penn Treebank folder"
+            raise ConfigError(f"{self.task} needs data: {what} (--data)")
         if self.classes is not None:
             from .data import CLASS_SETS
 
@@ -108,7 +126,7 @@ class TrainConfig:
                 raise ConfigError(f"unknown class set {self.classes!r}; choose one of: "
                                   f"{', '.join(CLASS_SETS)}")
         for name in ("hidden_size", "num_layers", "epochs", "batch_size", "lr_step",
-                     "num_filters"):
+                     "num_filters", "embedding_size", "bptt"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -117,9 +135,9 @@ class TrainConfig:
             if not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
         for name in ("lambda1", "lambda2", "bound_lambda", "lambda_search_trials",
-                     "early_stopping", "lr_patience"):
+                     "early_stopping", "lr_patience", "max_train_tokens", "max_eval_tokens"):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
+            if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name} must be a non-negative number, got {value!r}")
         if self.compile_prox not in (True, False, "auto"):
             raise ConfigError(f"compile_prox must be true, false or 'auto', got "

@@ -50,11 +50,16 @@ def dct_dictionary(n0: int, h: int, image_shape: tuple[int, int] | None = None,
 
 def uniform_dictionary(n0: int, h: int, generator: torch.Generator | None = None,
                        dtype=torch.float32) -> Tensor:
-    """Random-uniform D in U(-1/sqrt(h), 1/sqrt(h)) (paper 000 Sec. 4.1: D random uniform).
+    """Random-uniform D in U(-1/sqrt(h), 1/sqrt(h)) (paper 000 Sec. 4.1: D random uniform),
+    divided by ||D||_2 where that exceeds 1.
 
-    The bound is torch's default for a Linear(h -> n0) decoder; it keeps
-    ||D||_2 ~ (sqrt(n0) + sqrt(h)) / sqrt(3 h) below 1 for h >= n0, so the gradient step 1/c
-    with the papers' c = 1 starts in the stable range (c >= ||A D||_2^2).
+    The bound is torch's default for a Linear(h -> n0) decoder; it gives
+    ||D||_2 ~ (sqrt(n0) + sqrt(h)) / sqrt(3 h), below 1 for h >~ 2 n0 (the classifiers'
+    n0 = 32, h = 100), so the gradient step 1/c with the papers' c = 1 starts in the stable
+    range (c >= ||A D||_2^2 with A = I). For wider D (n0 = h = 100 of the language models) the
+    rescaling keeps ||D||_2 = 1.
     """
     bound = 1.0 / math.sqrt(h)
-    return (torch.rand(n0, h, generator=generator, dtype=dtype) * 2 - 1) * bound
+    D = (torch.rand(n0, h, generator=generator, dtype=dtype) * 2 - 1) * bound
+    norm = float(torch.linalg.matrix_norm(D.double(), 2))
+    return D / norm if norm > 1 else D

@@ -280,7 +280,7 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
         seen = 0
         batches = task.batches(train, config.batch_size, _epoch_generator(config, epoch))
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress,
-                   leave=False, total=math.ceil(_size(train) / config.batch_size))
+                   leave=False, total=task.num_batches(train, config.batch_size))
         for batch in bar:
             loss, stats, count = task.training_loss(batch)
             value = loss.item()
@@ -338,10 +338,6 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
         _write_metrics(run_dir, history, extra)
         log(f"test {task.describe(extra['test'])} (best epoch {extra['best_epoch']})")
     return {"epochs": history, **extra}
-
-
-def _size(split) -> int:
-    return len(split[0]) if isinstance(split, tuple) else len(split)
 
 
 def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu"):

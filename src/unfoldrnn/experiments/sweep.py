@@ -19,7 +19,7 @@ from .paper import ALIASES, LABELS, TABLES, Table
 
 # What each scale overrides on top of the task's defaults (the papers' settings).
 SCALES = {
-    "paper": {"reconstruction": {}, "classification": {}},
+    "paper": {"reconstruction": {}, "classification": {}, "language_model": {}},
     "cpu": {
         # paper 001 at CPU scale: 2,000 sequences, h = 256, 12 epochs
         "reconstruction": {"num_sequences": 2000, "split": (1600, 200, 200), "hidden_size": 256,
@@ -27,13 +27,18 @@ SCALES = {
                            "lambda_search_trials": 6},
         # paper 000 at CPU scale: the papers' learning rates, 12 epochs (x0.3 after 8)
         "classification": {"epochs": 12, "lr_step": 8},
+        # paper 000 Table 3 at CPU scale: 2 epochs over WikiText-2's first 100,000 training
+        # words, validation and test on the first 50,000 words of each
+        "language_model": {"epochs": 2, "max_train_tokens": 100_000,
+                           "max_eval_tokens": 50_000},
     },
 }
 CPU_VALUES = {"paper001-table2": (64, 128, 256, 512),  # h <= 512 on a CPU
-              "paper000-table1": (1, 3, 6), "paper000-table2": (1, 3, 6)}
+              "paper000-table1": (1, 3, 6), "paper000-table2": (1, 3, 6),
+              "paper000-table3": (1, 3, 6)}
 # estimated wall time of the CPU scale on 2 cores, for --help
 CPU_MINUTES = {"paper001-table1": 14, "paper001-table2": 10, "paper001-table3": 16,
-               "paper000-table1": 50, "paper000-table2": 50}
+               "paper000-table1": 50, "paper000-table2": 50, "paper000-table3": 60}
 
 
 def resolve(name: str) -> Table:
@@ -105,7 +110,8 @@ def write_table(rows: list[dict], spec: Table, out: Path, scale: str, seconds: f
     values = list(dict.fromkeys(r[key] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
     cell = {(r[key], r["model"]): r for r in rows}
-    what = "test PSNR [dB]" if metric == "psnr" else "test accuracy [%]"
+    what = {"psnr": "test PSNR [dB]", "accuracy": "test accuracy [%]",
+            "perplexity": "test perplexity"}[metric]
     lines = [f"# {spec.source} at scale `{scale}`: {what}, ours ({spec.source.split(' Table')[0]})",
              "", f"| {key} | " + " | ".join(LABELS[m] for m in models) + " |",
              "|---" * (len(models) + 1) + "|"]
@@ -116,7 +122,7 @@ def write_table(rows: list[dict], spec: Table, out: Path, scale: str, seconds: f
             paper = f" ({r[f'paper_{metric}']:.2f})" if r[f"paper_{metric}"] is not None else ""
             parts.append(f"{r[metric]:.2f}{paper}")
         lines.append(f"| {v} | " + " | ".join(parts) + " |")
-    if spec.task == "classification":
+    if spec.task != "reconstruction":
         counts = {r["model"]: r["parameters"] for r in rows if r[key] == 3}
         if counts:
             lines += ["", "Parameters at d = 3: " + ", ".join(
@@ -128,9 +134,13 @@ def write_table(rows: list[dict], spec: Table, out: Path, scale: str, seconds: f
             "d = 3 (the LSTM with 2 layers)"
         rest = (f"the rest as paper 001 ({depth}, Adam, gradient clip 0.25, learning rate x0.3 "
                 "on plateau, lambda random search in [1e-5, 3] for the unfolding models)")
-    else:
+    elif spec.task == "classification":
         rest = ("the rest as paper 000 Sec. 4.1 (h = 100, A = I, c = 1, Adam with lr 3e-4, "
                 "LSTM and GRU 3e-3, step decay x0.3, batch 100, gradient clip 0.25)")
+    else:
+        rest = ("the rest as paper 000 Sec. 4.1 (h = 100, embedding 100 = n = n0, A = I, "
+                "c = 1, Adam with lr 3e-4, LSTM and GRU 3e-3, full softmax) and PyTorch's "
+                "word_language_model (batch 20, windows of 35 words, state carried, clip 0.25)")
     lines += ["", f"Made by `unfoldrnn reproduce {spec.name} --scale {scale} "
                   f"--out {out.parent}" + (f" --data {data}" if data else "") + "`.",
               f"Setting: {json.dumps(setting)}; {rest}.",

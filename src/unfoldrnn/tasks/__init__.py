@@ -3,12 +3,14 @@
 from ..dictionaries import dct_dictionary
 from .base import Task
 from .classification import ClassificationTask, confusion_matrix
+from .language_model import LanguageModelTask, batchify
 from .reconstruction import ReconstructionTask, measurements
 
 TASKS: dict[str, type[Task]] = {
     "reconstruction": ReconstructionTask,
     "classification": ClassificationTask,
+    "language_model": LanguageModelTask,
 }
 
-__all__ = ["TASKS", "Task", "ReconstructionTask", "ClassificationTask", "confusion_matrix",
-           "dct_dictionary", "measurements"]
+__all__ = ["TASKS", "Task", "ReconstructionTask", "ClassificationTask", "LanguageModelTask",
+           "batchify", "confusion_matrix", "dct_dictionary", "measurements"]

@@ -8,6 +8,7 @@ separates a LightningModule from its Trainer). Splits are whatever ``load_data``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
@@ -38,6 +39,11 @@ class Task(nn.Module):
                 ) -> Iterator:
         """Minibatches of ``split``: shuffled by ``generator``, in order without one."""
         raise NotImplementedError
+
+    def num_batches(self, split, batch_size: int) -> int:
+        """How many batches ``batches`` yields (for the progress bar)."""
+        n = len(split[0]) if isinstance(split, tuple) else len(split)
+        return math.ceil(n / batch_size)
 
     def training_loss(self, batch) -> tuple[Tensor, dict[str, float], int]:
         """(mean loss to minimise, batch means of extra metrics, batch size)."""

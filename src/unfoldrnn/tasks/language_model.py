@@ -1,0 +1,151 @@
+"""Word-level language modelling (paper 000 Sec. 4.3): next-word prediction, perplexity.
+
+x_t = E w_t, the embedding of word t (for unfolding models A = I, n = n0 = embedding size,
+paper 000 Sec. 4.1); y_t = Y h_t^(d) at every step; loss: cross-entropy of y_t against word
+t + 1; metric: perplexity = exp(mean cross-entropy per word). Truncated back-propagation
+through time as in PyTorch's word_language_model: the stream is cut into ``batch_size``
+columns, read in windows of ``bptt`` words, the last hidden state carried into the next window
+and detached; every epoch and every evaluation starts from the model's initial state.
+``adaptive_softmax`` replaces the full softmax by ``nn.AdaptiveLogSoftmaxWithLoss``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..data import load_corpus
+from ..models import UNFOLDING_MODELS, build
+from .base import Task
+
+
+def batchify(stream: Tensor, columns: int) -> Tensor:
+    """Cut a 1-D token stream into ``columns`` contiguous rows [columns, N // columns] (the
+    tail that does not fill a row is dropped); row b continues where row b - 1 stops."""
+    if stream.dim() != 1 or len(stream) < 2 * columns:
+        raise ValueError(f"a stream of {len(stream)} tokens is too short for {columns} columns")
+    per_row = len(stream) // columns
+    return stream[: per_row * columns].view(columns, per_row)
+
+
+def detach_state(state):
+    """h_last of any model (a tensor, or LSTM's pair) cut from the graph."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)
+    return state.detach()
+
+
+class LanguageModelTask(Task):
+    """Embedding, a registered model and the output layer y_t = Y h_t."""
+
+    name = "language_model"
+    monitor = "perplexity"
+    maximize = False
+
+    def __init__(self, model: str, vocab_size: int, embedding_size: int = 100,
+                 hidden_size: int = 100, num_layers: int = 3, bptt: int = 35,
+                 adaptive_softmax: bool = False, seed: int = 0, **model_kw):
+        super().__init__()
+        self.model_name, self.vocab_size, self.bptt = model, vocab_size, bptt
+        torch.manual_seed(seed)
+        if model in UNFOLDING_MODELS:
+            model_kw.setdefault("alpha" if model == "sista" else "c", 1.0)  # paper 000 Sec. 4.1
+        self.embedding = nn.Embedding(vocab_size, embedding_size)
+        self.model = build(model, embedding_size, hidden_size, num_layers, **model_kw)
+        if adaptive_softmax:
+            cutoffs = [c for c in (2000, 10000) if c < vocab_size - 1] or [vocab_size // 2]
+            self.head = nn.AdaptiveLogSoftmaxWithLoss(hidden_size, vocab_size, cutoffs,
+                                                      div_value=4.0)
+        else:
+            self.head = nn.Linear(hidden_size, vocab_size, bias=False)
+        self._state = None
+
+    def forward(self, words: Tensor, state=None) -> tuple[Tensor, object]:
+        """Word ids [B, T] -> (codes [B, T, h], the state after the last word)."""
+        return self.model(self.embedding(words.to(self.embedding.weight.device)), state)
+
+    def log_probs(self, codes: Tensor) -> Tensor:
+        """log p(next word) [B, T, vocab] from the codes."""
+        if isinstance(self.head, nn.AdaptiveLogSoftmaxWithLoss):
+            return self.head.log_prob(codes.reshape(-1, codes.shape[-1])).view(
+                *codes.shape[:2], -1)
+        return F.log_softmax(self.head(codes), dim=-1)
+
+    def _loss(self, codes: Tensor, targets: Tensor) -> Tensor:
+        """Mean cross-entropy per word."""
+        flat = codes.reshape(-1, codes.shape[-1])
+        targets = targets.reshape(-1).to(flat.device)
+        if isinstance(self.head, nn.AdaptiveLogSoftmaxWithLoss):
+            return self.head(flat, targets).loss
+        return F.cross_entropy(self.head(flat), targets)
+
+    # ------------------------------------------------------------ the loop's interface
+
+    @classmethod
+    def load_data(cls, config, progress: bool = True):
+        """(train, valid, test) token streams of the corpus in ``config.data``, cut to
+        ``max_train_tokens`` / ``max_eval_tokens`` where those are set (CPU scale)."""
+        corpus = load_corpus(config.data)
+
+        def cut(stream, n):
+            return stream[:n] if n else stream
+
+        return (cut(corpus.train, config.max_train_tokens),
+                cut(corpus.valid, config.max_eval_tokens),
+                cut(corpus.test, config.max_eval_tokens))
+
+    @classmethod
+    def from_config(cls, config, train=None, seed: int | None = None, **model_kw):
+        vocab = len(load_corpus(config.data).vocab)  # cached: cheap
+        return cls(config.model, vocab, config.embedding_size, config.hidden_size,
+                   config.num_layers, config.bptt, config.adaptive_softmax,
+                   seed=config.seed if seed is None else seed, **model_kw)
+
+    def windows(self, stream: Tensor, columns: int):
+        """(inputs [columns, <= bptt], next words) windows over the batchified stream."""
+        rows = batchify(stream, columns)
+        for start in range(0, rows.shape[1] - 1, self.bptt):
+            end = min(start + self.bptt, rows.shape[1] - 1)
+            yield rows[:, start:end], rows[:, start + 1:end + 1]
+
+    def batches(self, split: Tensor, batch_size: int, generator=None):
+        """Windows in stream order (truncated BPTT never shuffles); the carried state starts
+        afresh with every pass."""
+        self._state = None
+        yield from self.windows(split, batch_size)
+
+    def num_batches(self, split: Tensor, batch_size: int) -> int:
+        return math.ceil((len(split) // batch_size - 1) / self.bptt)
+
+    def training_loss(self, batch):
+        words, targets = batch
+        codes, state = self(words, self._state)
+        self._state = detach_state(state)
+        return self._loss(codes, targets), {}, targets.numel()
+
+    @torch.no_grad()
+    def evaluate(self, split: Tensor, batch_size: int = 10) -> dict[str, float]:
+        """Cross-entropy per word and perplexity over the whole stream, in ``batch_size``
+        columns (10, as word_language_model evaluates), the state carried throughout."""
+        self.eval()
+        total, words, state = 0.0, 0, None
+        for inputs, targets in self.windows(split, min(batch_size, 10)):
+            codes, state = self(inputs, state)
+            total += float(self._loss(codes, targets)) * targets.numel()
+            words += targets.numel()
+        loss = total / words
+        return {"loss": loss, "perplexity": math.exp(loss)}
+
+    def model_inputs(self, split: Tensor) -> Tensor:
+        """Embedded windows [m, bptt, n] of the stream (for the bounds)."""
+        rows = batchify(split, max(1, len(split) // self.bptt - 1))[:, : self.bptt]
+        return self.embedding(rows.to(self.embedding.weight.device))
+
+    @staticmethod
+    def describe(scores: dict[str, float]) -> str:
+        return f"perplexity {scores['perplexity']:.1f}"

@@ -1,0 +1,161 @@
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from unfoldrnn.cli import main
+from unfoldrnn.config import ConfigError, TrainConfig
+from unfoldrnn.data import DataError, PennTreebank, WikiText2, load_corpus
+from unfoldrnn.tasks import LanguageModelTask, batchify
+from unfoldrnn.train import fit, load_checkpoint
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+needs_data = pytest.mark.skipif(not (SHARED / "ptb").exists(), reason="no ../shared/data copy")
+
+
+def write_ptb(root: Path, train: str, valid: str, test: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name, text in (("train", train), ("valid", valid), ("test", test)):
+        (root / f"ptb.{name}.txt").write_text(text)
+    return root
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path):
+    words = "the cat sat on the mat and the dog sat on the log".split()
+    lines = [" ".join(words[i % 5:i % 5 + 6]) for i in range(60)]
+    return write_ptb(tmp_path / "ptb", "\n".join(lines), "\n".join(lines[:12]),
+                     "\n".join(lines[12:24]))
+
+
+@needs_data
+def test_token_counts_of_the_real_corpora():
+    wiki = WikiText2(SHARED / "wikitext-2")
+    assert (len(wiki.train), len(wiki.valid), len(wiki.test)) == (2_088_628, 217_646, 245_569)
+    assert len(wiki.vocab) == 33_278 and wiki.train.dtype == torch.int64
+    ptb = PennTreebank(SHARED / "ptb")
+    assert len(ptb.train) == 929_589 and len(ptb.vocab) == 10_000
+    first = (SHARED / "ptb" / "ptb.train.txt").read_text().splitlines()[0].split()
+    assert ptb.vocab.decode(ptb.train[:len(first) + 1]) == first + ["<eos>"]
+    assert ptb.vocab[ptb.vocab.words[7]] == 7
+    assert isinstance(load_corpus(SHARED / "wikitext-2"), WikiText2)
+
+
+def test_every_line_ends_in_eos_and_the_vocabulary_comes_from_train(tmp_path):
+    root = write_ptb(tmp_path / "c", "a b\n\nb c\n", "c a\n", "b\n")
+    corpus = PennTreebank(root)
+    assert corpus.vocab.words == ["a", "b", "<eos>", "c"]
+    assert corpus.vocab.decode(corpus.train) == ["a", "b", "<eos>", "<eos>", "b", "c", "<eos>"]
+    assert corpus.vocab.decode(corpus.valid) == ["c", "a", "<eos>"]
+
+
+def test_corpus_errors_name_the_file(tmp_path):
+    with pytest.raises(DataError, match="lacks the ptb file"):
+        PennTreebank(write_ptb(tmp_path / "a", "x\n", "x\n", "x\n").parent / "nothing")
+    root = write_ptb(tmp_path / "b", "a b\n", "a z\n", "a\n")
+    with pytest.raises(DataError, match=r"ptb.valid.txt, line 1: the word 'z'"):
+        PennTreebank(root)
+    with pytest.raises(DataError, match="ptb.test.txt is empty"):
+        PennTreebank(write_ptb(tmp_path / "c", "a\n", "a\n", "  \n"))
+    root = write_ptb(tmp_path / "d", "a\n", "a\n", "a\n")
+    (root / "ptb.train.txt").write_bytes(b"\x00\x01\x02")
+    with pytest.raises(DataError, match="binary"):
+        PennTreebank(root)
+    (tmp_path / "e").mkdir()
+    with pytest.raises(DataError, match="neither WikiText-2"):
+        load_corpus(tmp_path / "e")
+
+
+def test_batchify_and_windows_carry_the_stream_in_order():
+    stream = torch.arange(23)
+    rows = batchify(stream, 4)
+    assert rows.tolist()[1] == [5, 6, 7, 8, 9]  # column b continues column b - 1's text
+    task = LanguageModelTask("rnn", 30, 4, 5, 1, bptt=2)
+    windows = list(task.windows(stream, 4))
+    assert [w[0].shape[1] for w in windows] == [2, 2]  # 5 columns: 4 inputs, 4 targets
+    assert torch.equal(windows[0][1], windows[0][0] + 1)  # targets are the next words
+    assert torch.equal(torch.cat([w[0] for w in windows], 1), rows[:, :4])
+
+
+@pytest.mark.parametrize("model", ["reweighted", "lstm", "gru", "sista"])
+def test_the_next_word_never_reaches_the_model_at_its_own_step(model):
+    task = LanguageModelTask(model, 50, 8, 12, 2)
+    words = torch.randint(0, 50, (3, 10))
+    changed = words.clone()
+    changed[:, 6:] = torch.randint(0, 50, (3, 4))
+    with torch.no_grad():
+        a = task.log_probs(task(words)[0])
+        b = task.log_probs(task(changed)[0])
+    assert torch.allclose(a[:, :6], b[:, :6])  # scores at t <= 5 ignore words t + 1..
+    assert not torch.allclose(a[:, 6:], b[:, 6:])
+
+
+def test_state_is_carried_across_windows_and_detached():
+    task = LanguageModelTask("gru", 20, 4, 6, 1, bptt=3)
+    stream = torch.randint(0, 20, (60,))
+    batches = task.batches(stream, 2)
+    first = next(batches)
+    loss, _, n = task.training_loss(first)
+    assert n == 6 and not task._state.requires_grad
+    carried = task._state.clone()
+    second = next(batches)
+    with torch.no_grad():
+        expected = task(second[0], carried)[0]
+        assert torch.allclose(task(second[0], task._state)[0], expected)
+    next(task.batches(stream, 2))  # a new pass starts from the initial state
+    assert task._state is None
+
+
+def test_perplexity_is_exp_of_the_mean_cross_entropy_per_word():
+    task = LanguageModelTask("rnn", 7, 3, 4, 1, bptt=4)
+    stream = torch.randint(0, 7, (41,))
+    scores = task.evaluate(stream, batch_size=2)
+    rows = batchify(stream, 2)
+    with torch.no_grad():
+        codes = task(rows[:, :-1])[0]  # one pass over the whole column = the carried windows
+        ce = F.cross_entropy(task.head(codes).reshape(-1, 7), rows[:, 1:].reshape(-1))
+    assert scores["loss"] == pytest.approx(float(ce), rel=1e-5)
+    assert scores["perplexity"] == pytest.approx(math.exp(float(ce)), rel=1e-5)
+    # a uniform model has perplexity = vocabulary size
+    with torch.no_grad():
+        task.head.weight.zero_()
+    assert task.evaluate(stream, 2)["perplexity"] == pytest.approx(7.0, rel=1e-5)
+
+
+def test_adaptive_softmax_option_gives_a_normalised_distribution():
+    task = LanguageModelTask("gru", 300, 8, 16, 1, adaptive_softmax=True)
+    with torch.no_grad():
+        logp = task.log_probs(task(torch.randint(0, 300, (2, 5)))[0])
+    assert torch.allclose(logp.exp().sum(-1), torch.ones(2, 5), atol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["reweighted", "lstm"])
+def test_language_model_resume_equals_uninterrupted(tmp_path, tiny_corpus, model):
+    config = TrainConfig(task="language_model", data=str(tiny_corpus), model=model,
+                         hidden_size=8, embedding_size=6, num_layers=2, epochs=3, batch_size=4,
+                         bptt=5, lr=3e-3)
+    quiet = {"progress": False, "log": lambda *_: None}
+    full = fit(config, tmp_path / "full", **quiet)
+    fit(config, tmp_path / "cut", stop_after=1, **quiet)
+    resumed = fit(config, tmp_path / "cut", resume=True, **quiet)
+    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")["task"]
+    b = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["task"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert full["test"] == resumed["test"]
+    assert full["test"]["perplexity"] < 10  # the vocabulary has 10 words with <eos>
+
+
+def test_language_model_config(tmp_path, tiny_corpus):
+    config = TrainConfig(task="language_model", data=str(tiny_corpus))
+    assert (config.bptt, config.batch_size, config.hidden_size, config.track_bound) == \
+        (35, 20, 100, False)
+    with pytest.raises(ConfigError, match="bptt applies to task language_model only"):
+        TrainConfig(bptt=20)
+    with pytest.raises(ConfigError, match="Penn Treebank folder"):
+        TrainConfig(task="language_model")
+    out = tmp_path / "run"
+    assert main(["train", "--task", "language_model", "--data", str(tmp_path / "none"),
+                 "--out", str(out)]) == 2
+    assert not out.exists()
