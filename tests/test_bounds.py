@@ -191,7 +191,7 @@ def test_paper_002_theorem_2_by_hand_and_from_a_torch_rnn():
     got = bounds.rnn_complexity_thm2(B_U, B_V, B_W, B_x, dx, dh, dy, t, m, g)
     assert math.isclose(got, expected)
     torch.manual_seed(0)
-    rnn, V = torch.nn.RNN(4, 8, batch_first=True), torch.randn(5, 8)
+    rnn, V = torch.nn.RNN(4, 8, batch_first=True, bias=False), torch.randn(5, 8)
     x = torch.randn(20, 10, 4)
     out = bounds.rnn_bounds(rnn, V, x, gamma=1.0)
     assert math.isclose(out["B_U"], torch.linalg.svdvals(rnn.weight_hh_l0.detach())[0].item(),

@@ -32,6 +32,7 @@ from .spectral import (
     rnn_complexity_bound3,
     rnn_complexity_bound4,
     rnn_complexity_thm2,
+    spectral_rnn_bound,
 )
 from .unfolding import (
     l1l1_step_rademacher,
@@ -79,6 +80,7 @@ __all__ = [
     "sequence_rms_bound",
     "sista_step_rademacher",
     "spectral_norm",
+    "spectral_rnn_bound",
     "theorem_bound",
     "unfolding_rademacher",
 ]

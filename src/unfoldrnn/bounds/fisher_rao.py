@@ -71,7 +71,10 @@ def fisher_rao_bound(U: Tensor, W: Tensor, V: Tensor, x: Tensor, labels: Tensor,
     scores = h @ V.T
     lam = None
     if noise_std > 0:
-        lam = float(second_moment_min_eig(x if x_clean is None else x_clean)) + noise_std ** 2
+        if x_clean is None:  # lambda_min of the noisy x already holds sigma^2: not twice
+            raise ValueError("Thm 3 (noise_std > 0) needs x_clean, the inputs before noise: "
+                             "lambda_min(E[x x^T]) + sigma^2 is taken of the clean data")
+        lam = float(second_moment_min_eig(x_clean)) + noise_std ** 2
     rad = fisher_rao_rademacher(r, beta_U, beta_V, beta_W, x, lam)
     if noise_std > 0:
         empirical = float(ramp_loss(scores, labels, margin).mean())

@@ -96,11 +96,18 @@ def _spectral(M) -> float:
 
 def rnn_bounds(rnn, V, inputs, gamma: float, m: int | None = None) -> dict:
     """Thm 2 and both bounds of Thm 3 for a one-layer torch.nn.RNN (tanh: rho_h = b = 1) with
-    output matrix V (y = V h_t, rho_y = 1) on inputs [m, t, d_x]. Values inside O(.)."""
+    output matrix V (y = V h_t, rho_y = 1) on inputs [m, t, d_x]. Values inside O(.).
+    ``spectral_rnn_bound`` is the same report (named after what it computes)."""
     from .norms import max_l2_norm, norm_2_1
 
     if not (rnn.num_layers == 1 and not rnn.bidirectional):
         raise ValueError("paper 002's bounds are for a single-layer, unidirectional RNN")
+    if getattr(rnn, "nonlinearity", "tanh") != "tanh":
+        raise ValueError("paper 002's rnn bounds here take sigma_h = tanh (|h| <= b = 1); a "
+                         f"{rnn.nonlinearity} RNN has no such bound b: use a tanh RNN")
+    if rnn.bias:
+        raise ValueError("paper 002's vanilla RNN h_t = sigma(U h_(t-1) + W x_t) has no bias; "
+                         "build torch.nn.RNN(..., bias=False)")
     U, W = rnn.weight_hh_l0.detach(), rnn.weight_ih_l0.detach()
     V = V.detach()
     m = inputs.shape[0] if m is None else m
@@ -118,6 +125,9 @@ def rnn_bounds(rnn, V, inputs, gamma: float, m: int | None = None) -> dict:
         "thm3_bound4": rnn_complexity_bound4(
             B_U, B_V, B_W, float(U.norm()), float(V.norm()), float(W.norm()), B_x, **common),
     }
+
+
+spectral_rnn_bound = rnn_bounds
 
 
 def lstm_bound(lstm, V, inputs, gamma: float) -> dict:

@@ -1,0 +1,132 @@
+"""Bounds recomputed independently of the helpers they use, so that a wrong norm, a dropped
+term or a halved constant fails here (mutation-tested by hand: see the closing notes)."""
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from unfoldrnn import bounds
+from unfoldrnn.models import ReweightedRNN, SistaRNN
+
+
+def row_l1(M):  # ||M||_{1,inf}, written out
+    return max(sum(abs(float(v)) for v in row) for row in M)
+
+
+def test_rademacher_estimate_reaches_a_linear_class_in_closed_form():
+    # F = {x -> w.x : ||w||_1 <= r}: sup_w (1/m) sum eps_i w.x_i = r ||(1/m) sum eps_i x_i||_inf
+    g = torch.Generator().manual_seed(0)
+    m, n, r = 8, 5, 1.5
+    x = torch.randn(m, n, generator=g, dtype=torch.float64)
+    exact = sum(r * float((torch.tensor(eps, dtype=torch.float64) @ x).abs().max()) / m
+                for eps in itertools.product((-1, 1), repeat=m)) / 2 ** m
+    estimate = bounds.rademacher_estimate(lambda w: x @ w[0][0], [torch.zeros(1, n,
+                                                                              dtype=torch.float64)],
+                                          [r], m, draws=400, steps=5, restarts=1)
+    assert estimate == pytest.approx(exact, rel=0.05)
+    # a larger ball must give a proportionally larger estimate (no constant estimator)
+    double = bounds.rademacher_estimate(lambda w: x @ w[0][0], [torch.zeros(1, n,
+                                                                            dtype=torch.float64)],
+                                        [2 * r], m, draws=400, steps=5, restarts=1)
+    assert double == pytest.approx(2 * estimate, rel=1e-6)
+
+
+def test_certify_norms_from_matrices_rebuilt_by_hand():
+    torch.manual_seed(0)
+    n, n0, h, d = 3, 5, 6, 2
+    model = ReweightedRNN(n, h, d, signal_size=n0, c=2.5).double()
+    with torch.no_grad():  # non-symmetric P and Z: row sums differ from column sums and norms
+        model.P.add_(0.3 * torch.randn(h, h, dtype=torch.float64).triu())
+        model.Z.add_(0.4 * torch.randn(d, h, h, dtype=torch.float64).tril())
+    A, D, P, Z, c = model.A, model.D, model.P, model.Z, float(model.c.detach())
+    I = torch.eye(h, dtype=torch.float64)
+    W1 = Z[0] @ P - Z[0] @ D.T @ A.T @ A @ D @ P / c  # paper 001 eq. 9-11
+    W2 = Z[1] - Z[1] @ D.T @ A.T @ A @ D / c
+    U = [Z[k] @ D.T @ A.T / c for k in range(d)]
+    x = torch.randn(7, 4, n, dtype=torch.float64)
+    with torch.no_grad():
+        report = bounds.certify(model, x)
+    assert report.alphas == pytest.approx([row_l1(W1), row_l1(W2)], rel=1e-9)
+    assert report.betas == pytest.approx([row_l1(U[0]), row_l1(U[1])], rel=1e-9)
+    assert row_l1(W1) != pytest.approx(float(torch.linalg.matrix_norm(W1, 2)), rel=1e-3)
+    assert row_l1(W1) != pytest.approx(float(W1.abs().sum(0).max()), rel=1e-3)
+    # eq. 15 by hand from these numbers
+    a1, a2 = row_l1(W1), row_l1(W2)
+    L0 = a1 * a2
+    # B_x: ||X_t||_{2,inf} = the largest l2 norm of a row (a feature across the m samples)
+    # of X_t in R^{n x m} (paper 001 Sec. 3), over t, divided by sqrt(m)
+    B_x = max(float(x[:, t].norm(dim=0).max()) for t in range(4)) / math.sqrt(7)
+    s = row_l1(U[0]) * a2 + row_l1(U[1])
+    geo = (L0 ** 4 - 1) / (L0 - 1)
+    h0 = float(model.h0.abs().max())
+    expected = math.sqrt(2 * (4 * d * 4 * math.log(2) + math.log(n) + math.log(h)) / 7) * \
+        math.sqrt((s * geo * B_x) ** 2 + L0 ** 8 * h0 ** 2)
+    assert report.rademacher == pytest.approx(expected, rel=1e-9)
+
+
+def test_sista_step_bound_keeps_beta_2_at_depth_2():
+    torch.manual_seed(1)
+    n, n0, h, d = 3, 4, 5, 3
+    model = SistaRNN(n, h, d, signal_size=n0, alpha=3.0, lambda2=0.7).double()
+    with torch.no_grad():
+        model.F.add_(0.5 * torch.randn(n0, n0, dtype=torch.float64))
+    A, D, F = model.A, model.D, model.F
+    alpha, lam2 = float(model.alpha.detach()), float(model.lambda2.detach())
+    K = D.T @ F @ D
+    S = torch.eye(h, dtype=torch.float64) - D.T @ (A.T @ A + lam2 * torch.eye(n0)) @ D / alpha
+    a1, a2 = row_l1(S @ K + lam2 / alpha * K), row_l1(S)
+    b1, b2 = row_l1(D.T @ A.T / alpha), row_l1(lam2 / alpha * K)
+    assert b2 > 0.05  # the term a dropped beta_2 would lose
+    x = torch.randn(6, 3, n, dtype=torch.float64)
+    with torch.no_grad():
+        report = bounds.certify(model, x)
+        codes = model(x)[0]
+    B_x = max(float(x[:, t].norm(dim=0).max()) for t in range(3)) / math.sqrt(6)
+    B_h1 = float(codes[:, 0].norm(dim=0).max()) / math.sqrt(6)  # B_(h_1), used at t = 2
+    geo = lambda k: (a2 ** k - 1) / (a2 - 1)  # noqa: E731
+    expected = math.sqrt(2 * (4 * d * math.log(2) + math.log(n) + math.log(h)) / 6) * \
+        math.sqrt((b1 * geo(d) * B_x) ** 2 + ((a1 * a2 ** (d - 1) + b2 * geo(d - 1)) * B_h1) ** 2)
+    assert report.step_rademacher[1] == pytest.approx(expected, rel=1e-9)
+
+
+def test_lstm_bound_uses_the_candidate_matrices():
+    torch.manual_seed(2)
+    lstm = torch.nn.LSTM(3, 4, batch_first=True, bias=False).double()
+    with torch.no_grad():  # torch's gate order i, f, g (candidate), o: make g stand out
+        lstm.weight_hh_l0[8:12] *= 10
+        lstm.weight_ih_l0[8:12] *= 7
+    V = torch.randn(2, 4, dtype=torch.float64)
+    x = torch.randn(9, 5, 3, dtype=torch.float64)
+    out = bounds.lstm_bound(lstm, V, x, gamma=0.8)
+    spec = lambda M: float(torch.linalg.matrix_norm(M.detach(), 2))  # noqa: E731
+    U = lstm.weight_hh_l0.detach().chunk(4)
+    W_c = lstm.weight_ih_l0.detach()[8:12]
+    assert out["beta"] <= 1 + spec(U[2]) and out["beta"] > spec(U[0]) + 1
+    d = math.sqrt(4 * 3 * 4 + 4 * 4 * 4 + 4 * 2)
+    expected = bounds.gated_complexity(spec(V), spec(W_c), float(x.norm(dim=2).max()),
+                                       out["beta"], out["theta"], d, 5, 9, 0.8)
+    assert out["thm5"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_fisher_rao_theorem_2_gap_by_hand():
+    torch.manual_seed(3)
+    U, W, V = torch.randn(4, 2) * 0.3, torch.randn(4, 4) * 0.2, torch.randn(3, 4) * 0.3
+    x = torch.randn(50, 5, 2)
+    labels = torch.randint(0, 3, (50,))
+    out = bounds.fisher_rao_bound(U, W, V, x, labels, margin=0.7, delta=0.1)
+    k = 3
+    expected = 4 * k / 0.7 * out["rademacher"] + 3 * math.sqrt(math.log(2 / 0.1) / (2 * 50))
+    assert out["gap"] == pytest.approx(expected, rel=1e-9)
+    with pytest.raises(ValueError, match="x_clean"):
+        bounds.fisher_rao_bound(U, W, V, x, labels, margin=0.7, noise_std=0.1)
+
+
+def test_paper_002_bounds_refuse_what_they_do_not_cover():
+    x = torch.randn(5, 4, 3)
+    with pytest.raises(ValueError, match="relu"):
+        bounds.spectral_rnn_bound(torch.nn.RNN(3, 4, nonlinearity="relu", bias=False),
+                                  torch.randn(2, 4), x, 1.0)
+    with pytest.raises(ValueError, match="bias=False"):
+        bounds.rnn_bounds(torch.nn.RNN(3, 4), torch.randn(2, 4), x, 1.0)
