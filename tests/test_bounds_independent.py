@@ -41,7 +41,6 @@ def test_certify_norms_from_matrices_rebuilt_by_hand():
         model.P.add_(0.3 * torch.randn(h, h, dtype=torch.float64).triu())
         model.Z.add_(0.4 * torch.randn(d, h, h, dtype=torch.float64).tril())
     A, D, P, Z, c = model.A, model.D, model.P, model.Z, float(model.c.detach())
-    I = torch.eye(h, dtype=torch.float64)
     W1 = Z[0] @ P - Z[0] @ D.T @ A.T @ A @ D @ P / c  # paper 001 eq. 9-11
     W2 = Z[1] - Z[1] @ D.T @ A.T @ A @ D / c
     U = [Z[k] @ D.T @ A.T / c for k in range(d)]

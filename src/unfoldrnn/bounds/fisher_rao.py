@@ -83,7 +83,7 @@ def fisher_rao_bound(U: Tensor, W: Tensor, V: Tensor, x: Tensor, labels: Tensor,
     else:
         empirical = float((margins(scores, labels) <= margin).float().mean())
         noise = 0.0
-    gap = 2 * k / margin * rad + 3 * math.sqrt(math.log(2 / delta) / (2 * n)) + noise
+    gap = 4 * k / margin * rad + 3 * math.sqrt(math.log(2 / delta) / (2 * n)) + noise
     return {"fisher_rao_norm": r, "beta_U": beta_U, "beta_V": beta_V, "beta_W": beta_W,
             "rademacher": rad, "empirical_margin_error": empirical, "gap": gap,
             "bound": empirical + gap}

@@ -1,0 +1,49 @@
+# ruff: noqa: E501
+"""Hand-made mutations of bounds/ and prox.py: each must make a test fail.
+
+    python tools/mutation_check.py      # a few minutes; prints caught / MISSED per mutation
+
+Each mutation is applied to the source, the bound and prox tests run, and the file is
+restored. Do not commit while it runs: the tree holds one mutation at a time.
+"""
+
+import pathlib
+import subprocess
+import sys
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+root = REPO / "src" / "unfoldrnn"
+M = [
+ ("bounds/norms.py", "return M.abs().sum(dim=1).max()", "return M.abs().sum(dim=0).max()", "1,inf reads columns"),
+ ("bounds/certify.py", "([float(norm_1_inf(W)) for W in ew[\"W\"]]", "([float(torch.linalg.matrix_norm(W, 2)) for W in ew[\"W\"]]", "certify spectral alpha"),
+ ("bounds/certify.py", "b2 = float(norm_1_inf(ew[\"W_prev\"]))", "b2 = 0.0", "sista beta2 dropped"),
+ ("bounds/unfolding.py", "math.sqrt(2 * (4 * d * T * math.log(2)", "math.sqrt((4 * d * T * math.log(2)", "log factor halved"),
+ ("bounds/unfolding.py", "state = lam[0] ** (2 * T) * float(h0_norm) ** 2", "state = lam[0] ** T * float(h0_norm) ** 2", "h0 term exponent"),
+ ("bounds/margin.py", "4 * confidence_term(m, delta)", "2 * confidence_term(m, delta)", "eq18 confidence halved"),
+ ("bounds/fisher_rao.py", "gap = 4 * k / margin * rad", "gap = 2 * k / margin * rad", "FR 2k"),
+ ("bounds/spectral.py", "U_i, U_f, U_c, U_o = lstm.weight_hh_l0.detach().chunk(4)", "U_i, U_f, U_o, U_c = lstm.weight_hh_l0.detach().chunk(4)", "lstm candidate"),
+ ("bounds/montecarlo.py", "        total += best\n", "        total += 0.1\n", "constant estimator"),
+ ("prox.py", "    v += (u - ab - k2).relu_()", "    v += (u - ab - k2).relu_() * 0.5", "prox slope"),
+ ("prox.py", "grad_s = grad.masked_fill((v != s) | (s == 0), 0)", "grad_s = grad.masked_fill((v != s), 0)", "prox ds at 0"),
+ ("bounds/norms.py", "return x.square().mean(dim=0).sqrt().amax()", "return x.square().mean(dim=2).sqrt().amax()", "B_x over features"),
+ ("bounds/margin.py", "return 2 * float(rho) / gamma * float(rademacher)", "return float(rho) / gamma * float(rademacher)", "eq18 2 rho dropped"),
+]
+caught = 0
+for rel, old, new, name in M:
+    p = root / rel
+    src = p.read_text()
+    if old not in src:
+        print("MISSING", name)
+        continue
+    p.write_text(src.replace(old, new, 1))
+    try:
+        r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                            "tests/test_bounds.py", "tests/test_bounds_independent.py",
+                            "tests/test_prox.py"],
+                           cwd=REPO, capture_output=True, text=True)
+        ok = r.returncode != 0
+        caught += ok
+        print(("caught " if ok else "MISSED ") + name, flush=True)
+    finally:
+        p.write_text(src)
+print(f"{caught}/{len(M)} caught")
