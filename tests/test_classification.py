@@ -174,3 +174,33 @@ def test_cli_classification_errors_exit_2_and_write_nothing(tmp_path, speech_roo
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_input_noise_is_sigma_in_normalised_units():
+    task = ClassificationTask("rnn", input_size=4, num_classes=2, hidden_size=3, num_layers=1)
+    task.set_normalization(torch.randn(50, 9, 4) * torch.tensor([1.0, 10.0, 0.1, 3.0]))
+    features = torch.zeros(400, 9, 4)
+    noisy, labels = task.with_input_noise((features, torch.zeros(400)), 0.3,
+                                          torch.Generator().manual_seed(0))
+    spread = (task.normalize(noisy) - task.normalize(features)).reshape(-1, 4).std(0)
+    assert torch.allclose(spread, torch.full((4,), 0.3), rtol=0.05)
+
+
+@needs_data
+def test_input_noise_zero_changes_nothing_and_noise_resumes_exactly(tmp_path, speech_root):
+    quiet = {"progress": False, "log": lambda *_: None}
+    options = {"model": "rnn", "model_options": {"nonlinearity": "relu", "bias": False}}
+    plain = fit(tiny(speech_root, **options), tmp_path / "plain", **quiet)
+    zero = fit(tiny(speech_root, input_noise=0.0, **options), tmp_path / "zero", **quiet)
+    assert [r["train_loss"] for r in plain["epochs"]] == \
+        [r["train_loss"] for r in zero["epochs"]]
+    noisy_config = tiny(speech_root, input_noise=0.3, **options)
+    full = fit(noisy_config, tmp_path / "noisy", **quiet)
+    assert [r["train_loss"] for r in full["epochs"]] != [r["train_loss"] for r in zero["epochs"]]
+    fit(noisy_config, tmp_path / "cut", stop_after=1, **quiet)
+    resumed = fit(noisy_config, tmp_path / "cut", resume=True, **quiet)
+    assert [r["train_loss"] for r in full["epochs"]] == [r["train_loss"] for r in resumed["epochs"]]
+    _, task, _ = load_run(tmp_path / "noisy")
+    assert task.model.rnn.nonlinearity == "relu" and not task.model.rnn.bias
+    with pytest.raises(ConfigError, match="input_noise applies to task classification"):
+        TrainConfig(input_noise=0.1)

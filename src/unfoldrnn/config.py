@@ -95,6 +95,12 @@ class TrainConfig:
     lambda_search_steps: int = 20  # training steps per trial
     compile_prox: bool | str = "auto"  # fuse the prox kernels: true, false, or "auto"
     cuda_graphs: bool = False  # replay forward + backward as CUDA graphs (CUDA devices only)
+    # extra keyword arguments of the model's constructor, e.g. {nonlinearity = "relu",
+    # bias = false} for a ReLU rnn, {u_rank = 27} for fastgrnn
+    model_options: dict | None = None
+    # classification: Gaussian noise of this standard deviation (in normalised feature
+    # units) added to the training inputs (paper 003 Sec. 3.3, Thm 3)
+    input_noise: float = 0.0
     # bounds (paper 000 Sec. 4.4): loss += bound_lambda * sum_l ||W_l||_{1,inf}
     bound_lambda: float = 0.0
     track_bound: bool | None = None  # log the Rademacher bound of unfolding models per epoch
@@ -134,8 +140,15 @@ class TrainConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
+        if self.input_noise and self.task != "classification":
+            raise ConfigError(f"input_noise applies to task classification only, not "
+                              f"{self.task}")
+        if self.model_options is not None and not all(isinstance(k, str)
+                                                      for k in self.model_options):
+            raise ConfigError("model_options must be a table of keyword arguments")
         for name in ("lambda1", "lambda2", "bound_lambda", "lambda_search_trials",
-                     "early_stopping", "lr_patience", "max_train_tokens", "max_eval_tokens"):
+                     "early_stopping", "lr_patience", "max_train_tokens", "max_eval_tokens",
+                     "input_noise"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name} must be a non-negative number, got {value!r}")

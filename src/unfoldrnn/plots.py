@@ -158,3 +158,42 @@ def bound_vs_T(path: Path, d: int = 3, n: int = 51, h: int = 1024, m: int = 8000
     ax.set(xscale="log", yscale="log", xlabel="T", ylabel="bound / bound at T = 1")
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def bound_vs_margin(rows: list[dict], path: Path) -> Path:
+    """Paper 000 Fig. 3: per model (rows) and regularisation lambda (columns), the bound on
+    the test ramp loss (eq. 18) and the measured train and test ramp losses against gamma."""
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    lams = list(dict.fromkeys(r["lambda"] for r in rows))
+    fig, axes = plt.subplots(len(models), len(lams), figsize=(3.6 * len(lams),
+                                                              3.0 * len(models)),
+                             squeeze=False, sharex=True)
+    for r in rows:
+        ax = axes[models.index(r["model"]), lams.index(r["lambda"])]
+        ax.plot(r["gammas"], r["bound"], "o-", ms=3, label="bound on test ramp loss (eq. 18)")
+        ax.plot(r["gammas"], r["train_ramp"], "s--", ms=3, label="train ramp loss")
+        ax.plot(r["gammas"], r["test_ramp"], "^:", ms=3, label="test ramp loss")
+        ax.axhline(1, color="gray", lw=0.5)
+        top = max(1.5, min(10.0, max(r["bound"]) * 1.1))
+        ax.set(xscale="log", ylim=(0, top), xlabel="gamma",
+               title=f"{r['model']}, lambda={r['lambda']}: min {r['best_bound']:.3g}"
+                     + (" (vacuous)" if r["best_bound"] >= 1 else ""))
+    axes[0, 0].legend(fontsize=6)
+    return _save(fig, path)
+
+
+def noise_experiment(summary: list[dict], lambda_min: float, path: Path) -> Path:
+    """Paper 003 Fig. 1: generalization error (mean +- standard error) against the input
+    noise sigma, beside Thm 3's factor sqrt(1 / (lambda_min + sigma^2))."""
+    sigmas = [s["sigma"] for s in summary]
+    fig, ax = plt.subplots(figsize=(4.8, 3.5))
+    ax.errorbar(sigmas, [s["mean"] for s in summary], yerr=[s["stderr"] for s in summary],
+                fmt="o-", capsize=3, label="generalization error")
+    ax.set(xlabel="input noise sigma", ylabel="test error - train error (with noise)")
+    twin = ax.twinx()
+    twin.plot(sigmas, [s["bound_factor"] for s in summary], "s--", color="C3",
+              label="sqrt(1 / (lambda_min + sigma^2))")
+    twin.set(yscale="log", ylabel="Thm 3 factor")
+    fig.legend(fontsize=7, loc="upper right")
+    ax.set_title(f"lambda_min(E[xx^T]) = {lambda_min:.2g}", fontsize=9)
+    return _save(fig, path)

@@ -44,7 +44,7 @@ def build_data(config: TrainConfig, progress: bool = True) -> tuple:
 
 def build_task(config: TrainConfig, train=None, seed: int | None = None) -> Task:
     """The task of ``config``: its model, head and loss (``train`` gives data statistics)."""
-    kw = {}
+    kw = dict(config.model_options or {})
     if config.model in UNFOLDING_MODELS:
         if config.lambda1 > 0:
             kw["lambda1"] = config.lambda1
@@ -52,7 +52,11 @@ def build_task(config: TrainConfig, train=None, seed: int | None = None) -> Task
             kw["lambda2"] = config.lambda2
         if config.model != "sista":
             kw["compile_prox"] = config.compile_prox
-    return TASKS[config.task].from_config(config, train, seed=seed, **kw)
+    try:
+        return TASKS[config.task].from_config(config, train, seed=seed, **kw)
+    except TypeError as err:  # an option the model's constructor does not take
+        raise ConfigError(f"model_options {config.model_options} do not fit {config.model}: "
+                          f"{err}") from None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -147,9 +151,10 @@ def prepare_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> bool:
     return False
 
 
-def _epoch_generator(config: TrainConfig, epoch: int) -> torch.Generator:
-    """Every epoch's shuffle is seeded by (seed, epoch): a resumed run repeats it exactly."""
-    return torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+def _epoch_generator(config: TrainConfig, epoch: int, stream: int = 0) -> torch.Generator:
+    """Every epoch's shuffle (stream 0) and input noise (stream 1) are seeded by
+    (seed, epoch): a resumed run repeats them exactly."""
+    return torch.Generator().manual_seed(config.seed * 1_000_003 + epoch + stream * 7_919_000)
 
 
 # ---------------------------------------------------------------- lambda search
@@ -279,9 +284,12 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
         sums: dict[str, float] = {"loss": 0.0}
         seen = 0
         batches = task.batches(train, config.batch_size, _epoch_generator(config, epoch))
+        noise = _epoch_generator(config, epoch, stream=1) if config.input_noise else None
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress,
                    leave=False, total=task.num_batches(train, config.batch_size))
         for batch in bar:
+            if noise is not None:
+                batch = task.with_input_noise(batch, config.input_noise, noise)
             loss, stats, count = task.training_loss(batch)
             value = loss.item()
             if not math.isfinite(value):  # stop before the step spoils the weights

@@ -45,6 +45,10 @@ class Task(nn.Module):
         n = len(split[0]) if isinstance(split, tuple) else len(split)
         return math.ceil(n / batch_size)
 
+    def with_input_noise(self, batch, sigma: float, generator: torch.Generator):
+        """The batch with Gaussian noise on the model's inputs (tasks that support it)."""
+        raise NotImplementedError(f"{self.name} has no input noise")
+
     def training_loss(self, batch) -> tuple[Tensor, dict[str, float], int]:
         """(mean loss to minimise, batch means of extra metrics, batch size)."""
         raise NotImplementedError

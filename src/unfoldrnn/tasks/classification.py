@@ -78,6 +78,13 @@ class ClassificationTask(Task):
         for idx in shuffled(len(labels), batch_size, generator):
             yield features[idx], labels[idx]
 
+    def with_input_noise(self, batch, sigma: float, generator: torch.Generator):
+        """The batch with Gaussian noise of standard deviation ``sigma`` added to the
+        normalised features (paper 003 Sec. 3.3), drawn from ``generator``."""
+        features, labels = batch
+        eps = torch.randn(features.shape, generator=generator, dtype=features.dtype)
+        return features + sigma * eps * self.std.cpu().to(features.dtype), labels
+
     def training_loss(self, batch):
         features, labels = batch
         labels = labels.to(self.device)

@@ -1,0 +1,57 @@
+import json
+import math
+
+import pytest
+
+from unfoldrnn import bounds
+from unfoldrnn.experiments import bound_experiments as bx
+
+from speech import TEST_SET, tiny_test_set
+
+pytestmark = pytest.mark.skipif(not TEST_SET.exists(), reason="no ../shared/data speech copy")
+
+
+@pytest.fixture(scope="module")
+def speech_root(tmp_path_factory):
+    return tiny_test_set(tmp_path_factory.mktemp("speech") / "g12")
+
+
+def test_table4_writes_bounds_over_the_gamma_grid(tmp_path, speech_root, monkeypatch):
+    monkeypatch.setitem(bx.SCALES["cpu"], "table4", {"epochs": 1, "hidden_size": 12,
+                                                     "batch_size": 12})
+    rows = bx.run_table4(str(speech_root), tmp_path, progress=False, log=lambda *_: None)
+    assert [(r["model"], r["lambda"]) for r in rows] == [
+        (m, lam) for m in ("reweighted", "l1l1") for lam in (0.52, 1.40, 3.73)]
+    for r in rows:  # eq. 18 by hand at every gamma of the grid
+        for g, train, bound in zip(r["gammas"], r["train_ramp"], r["bound"], strict=True):
+            gap = bounds.classification_gap(r["rademacher"], r["rho"], g, r["m"], 0.05)
+            assert bound == pytest.approx(train + gap, rel=1e-9)
+            assert gap == pytest.approx(2 * r["rho"] / g * r["rademacher"]
+                                        + 4 * math.sqrt(2 * math.log(4 / 0.05) / r["m"]))
+        assert r["best_bound"] == min(r["bound"])
+        assert all(0 <= v <= 1 for v in r["train_ramp"] + r["test_ramp"])
+    folder = tmp_path / "paper000-table4"
+    table = (folder / "table4.md").read_text()
+    assert "(0.292)" in table and "(5.45e+14)" in table and "(73.5)" in table
+    assert (folder / "fig3.png").stat().st_size > 10_000
+    assert len(json.loads((folder / "table4.json").read_text())) == 6
+
+
+def test_noise_experiment_summarises_seeds(tmp_path, speech_root, monkeypatch):
+    monkeypatch.setitem(bx.SCALES["cpu"], "noise", {"epochs": 1, "hidden_size": 8,
+                                                    "batch_size": 12})
+    monkeypatch.setattr(bx, "NOISE_SIGMAS", (0.0, 0.3))
+    monkeypatch.setattr(bx, "NOISE_SEEDS", (0, 1))
+    summary = bx.run_noise(str(speech_root), tmp_path, progress=False, log=lambda *_: None)
+    stored = json.loads((tmp_path / "paper003-noise" / "noise.json").read_text())
+    runs = stored["runs"]
+    for s in summary:
+        gaps = [r["generalization_error"] for r in runs if r["sigma"] == s["sigma"]]
+        assert s["mean"] == pytest.approx(sum(gaps) / 2)
+        if s["sigma"] > 0:  # 36 clips of 99 x 32 features: E[x x^T] is singular
+            assert s["bound_factor"] == pytest.approx(1 / math.sqrt(stored["lambda_min"]
+                                                                    + s["sigma"] ** 2))
+    assert summary[1]["bound_factor"] < summary[0]["bound_factor"]
+    assert all(r["generalization_error"] == pytest.approx(r["test_error"] - r["train_error"])
+               for r in runs)
+    assert (tmp_path / "paper003-noise" / "noise.png").stat().st_size > 10_000
