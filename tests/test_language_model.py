@@ -159,3 +159,47 @@ def test_language_model_config(tmp_path, tiny_corpus):
     assert main(["train", "--task", "language_model", "--data", str(tmp_path / "none"),
                  "--out", str(out)]) == 2
     assert not out.exists()
+
+
+def test_binary_codes_are_frequency_ranks_in_binary():
+    from unfoldrnn.tasks import binary_codes
+
+    train = torch.tensor([3, 3, 3, 1, 1, 0, 2, 2, 2, 2, 4])  # ranks: 2 -> 0, 3 -> 1, 1 -> 2
+    codes = binary_codes(train, 5, bits=2, unk=None)
+    assert codes.tolist()[2] == [0, 0] and codes.tolist()[3] == [0, 1]
+    assert codes.tolist()[1] == [1, 0]
+    assert codes.tolist()[0] == [1, 1] and codes.tolist()[4] == [1, 1]  # ranks >= 3: last
+    assert binary_codes(train, 5, bits=2, unk=3).tolist()[4] == [0, 1]  # rare words: <unk>'s
+
+
+def test_section6_bounds_by_hand():
+    from unfoldrnn import bounds
+
+    g = torch.Generator().manual_seed(0)
+    U, V, W = (torch.randn(*s, generator=g, dtype=torch.float64) for s in
+               ((6, 6), (9, 6), (6, 3)))
+    out = bounds.section6_bounds(U, V, W, t=5)
+    spec = lambda M: float(torch.linalg.matrix_norm(M, 2))  # noqa: E731
+    B_U, B_V, B_W = spec(U), spec(V), spec(W)
+    G = (B_U ** 5 - 1) / (B_U - 1)
+    d = 6
+    lam = min(math.sqrt(d), B_W * G)
+    M = sum(float(A.norm(dim=0).sum()) for A in (U, V, W))  # (2,1): sum of column l2 norms
+    F2 = sum(float(A.norm()) ** 2 for A in (U, V, W))
+    assert out["ours"] == pytest.approx(d * B_V * lam * math.sqrt(math.log(G)))
+    assert out["bound1"] == pytest.approx(d * 25 * B_V * B_W * max(1, B_U ** 5))
+    assert out["bound2"] == pytest.approx(B_V * B_W * M * 5 * G)
+    assert out["bound3"] == pytest.approx((lam * B_U + B_W) * G * math.sqrt(d * F2))
+    assert out["stable_rank"] == pytest.approx(float(U.norm()) / B_U)
+
+
+def test_fig4_experiment_writes_the_four_bounds(tmp_path, tiny_corpus, monkeypatch):
+    from unfoldrnn.experiments import bound_experiments as bx
+
+    monkeypatch.setitem(bx.FIG4_SCALES, "cpu", {"epochs": 1, "batch_size": 4})
+    result = bx.run_fig4(str(tiny_corpus), tmp_path, progress=False, log=lambda *_: None)
+    assert result["d"] == 128 and result["t"] == 56
+    assert all(result[k] > 0 for k in ("ours", "bound1", "bound2", "bound3"))
+    folder = tmp_path / "paper002-fig4"
+    assert "2.6801" in (folder / "fig4.md").read_text()
+    assert (folder / "fig4.png").stat().st_size > 5000

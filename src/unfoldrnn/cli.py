@@ -218,10 +218,12 @@ def cmd_reproduce(args) -> int:
 
     started = time.perf_counter()
     special = {"paper000-table4": bound_experiments.run_table4,
-               "paper003-noise": bound_experiments.run_noise}
+               "paper003-noise": bound_experiments.run_noise,
+               "paper002-fig4": bound_experiments.run_fig4}
     if args.table in special:
         if args.data is None:
-            raise ConfigError(f"{args.table} needs --data, a Speech Commands folder")
+            raise ConfigError(f"{args.table} needs --data (a Speech Commands folder; "
+                              "paper002-fig4: a WikiText-2 folder)")
         special[args.table](args.data, args.out, args.scale, progress=not args.quiet)
         print(f"wrote {args.out}/{args.table}/ in {(time.perf_counter() - started) / 60:.1f} "
               "min")
@@ -371,10 +373,12 @@ def make_parser() -> argparse.ArgumentParser:
                            f"(~{CPU_MINUTES[name]} min)" for name, t in TABLES.items())
                        + "; paper000-table4: paper 000 Table 4 and Fig. 3, regularised "
                        "single-layer classifiers and their bounds (~10 min); paper003-noise: "
-                       "paper 003's input-noise experiment, 25 ReLU RNNs (~15 min). Older "
-                       "names: " + ", ".join(f"{a} = {n}" for a, n in ALIASES.items())
+                       "paper 003's input-noise experiment, 25 ReLU RNNs (~15 min); "
+                       "paper002-fig4: paper 002 Fig. 4, four bounds of a vanilla RNN trained "
+                       "on WikiText-2 (~15 min). Older names: "
+                       + ", ".join(f"{a} = {n}" for a, n in ALIASES.items())
                        + ". Classification tables need --data (a Speech Commands folder).")
-    names = [*TABLES, "paper000-table4", "paper003-noise", *ALIASES]
+    names = [*TABLES, "paper000-table4", "paper003-noise", "paper002-fig4", *ALIASES]
     p.add_argument("table", choices=names, metavar="TABLE", help="one of: " + ", ".join(names))
     p.add_argument("--scale", choices=("cpu", "paper"), default="cpu",
                    help="cpu: reduced setting for a laptop (documented in the table); paper: "

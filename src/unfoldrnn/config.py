@@ -27,7 +27,7 @@ TASK_KEYS = {
     "reconstruction": ("rate", "num_sequences", "split", "frame_size"),
     "classification": ("classes", "num_filters"),
     "language_model": ("embedding_size", "bptt", "adaptive_softmax", "max_train_tokens",
-                       "max_eval_tokens"),
+                       "max_eval_tokens", "input_encoding"),
 }
 
 
@@ -46,7 +46,7 @@ def task_defaults(task: str, model: str) -> dict:
     # language model: word_language_model's batch 20 and windows of 35 words
     return {**common, "batch_size": 20, "embedding_size": 100, "bptt": 35,
             "adaptive_softmax": False, "max_train_tokens": 0, "max_eval_tokens": 0,
-            "track_bound": False}
+            "input_encoding": "embedding", "track_bound": False}
 
 
 @dataclass
@@ -76,6 +76,7 @@ class TrainConfig:
     adaptive_softmax: bool | None = None  # nn.AdaptiveLogSoftmaxWithLoss instead of softmax
     max_train_tokens: int | None = None  # train on the stream's first tokens only (0: all)
     max_eval_tokens: int | None = None  # validate and test on the first tokens only (0: all)
+    input_encoding: str | None = None  # embedding (learned) | binary (code of the word's rank)
     # optimisation
     epochs: int = 200
     batch_size: int | None = None
@@ -155,6 +156,9 @@ class TrainConfig:
         if self.compile_prox not in (True, False, "auto"):
             raise ConfigError(f"compile_prox must be true, false or 'auto', got "
                               f"{self.compile_prox!r}")
+        if self.input_encoding not in (None, "embedding", "binary"):
+            raise ConfigError(f"input_encoding must be 'embedding' or 'binary', got "
+                              f"{self.input_encoding!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
                               f"got {self.lr_schedule!r}")

@@ -197,3 +197,16 @@ def noise_experiment(summary: list[dict], lambda_min: float, path: Path) -> Path
     fig.legend(fontsize=7, loc="upper right")
     ax.set_title(f"lambda_min(E[xx^T]) = {lambda_min:.2g}", fontsize=9)
     return _save(fig, path)
+
+
+def section6_bounds(result: dict, path: Path) -> Path:
+    """Paper 002 Fig. 4: the four complexity bounds of one trained RNN on a log axis."""
+    keys = ("ours", "bound1", "bound2", "bound3")
+    labels = ("Thm 2\n(ours)", "Zhang et al.\n(bound 1)", "Thm 3 (3)\n(bound 2)",
+              "Thm 3 (4)\n(bound 3)")
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.bar(labels, [result[k] for k in keys], color=["C0", "C1", "C2", "C3"])
+    ax.set(yscale="log", ylabel="complexity bound",
+           title=f"vanilla RNN, B_U = {result['B_U']:.3g}, t = {result['t']}")
+    ax.tick_params(axis="x", labelsize=7)
+    return _save(fig, path)

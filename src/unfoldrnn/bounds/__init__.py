@@ -32,7 +32,9 @@ from .spectral import (
     rnn_complexity_bound3,
     rnn_complexity_bound4,
     rnn_complexity_thm2,
+    section6_bounds,
     spectral_rnn_bound,
+    zhang_bound,
 )
 from .unfolding import (
     l1l1_step_rademacher,
@@ -80,7 +82,9 @@ __all__ = [
     "sequence_rms_bound",
     "sista_step_rademacher",
     "spectral_norm",
+    "section6_bounds",
     "spectral_rnn_bound",
+    "zhang_bound",
     "theorem_bound",
     "unfolding_rademacher",
 ]

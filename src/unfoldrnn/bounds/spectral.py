@@ -130,6 +130,43 @@ def rnn_bounds(rnn, V, inputs, gamma: float, m: int | None = None) -> dict:
 spectral_rnn_bound = rnn_bounds
 
 
+def zhang_bound(B_U: float, B_V: float, B_W: float, d: float, t: int) -> float:
+    """Zhang et al. 2018's PAC-Bayes bound for vanilla RNNs as paper 002 Sec. 6 lists it
+    ("Bound 1", common log factors neglected): d t^2 B_V B_W max{1, B_U^t}."""
+    return d * t ** 2 * B_V * B_W * max(1.0, B_U ** t)
+
+
+def section6_bounds(U, V, W, t: int) -> dict:
+    """Paper 002 Sec. 6 (Fig. 4): the four complexity bounds of a trained vanilla RNN
+    h_t = tanh(U h_(t-1) + W x_t), y_t = V h_t, as the section lists them (common log factors
+    in d and t neglected, d = the hidden size as the section takes it), with
+    G = (B_U^t - 1) / (B_U - 1):
+
+    ours (Thm 2):      d B_V min{sqrt(d), B_W G} sqrt(log G)
+    bound 1 (Zhang):   d t^2 B_V B_W max{1, B_U^t}
+    bound 2 (Thm 3 (3)): B_V B_W (M_U + M_V + M_W) t G
+    bound 3 (Thm 3 (4)): (min{sqrt(d), B_W G} B_U + B_W) G sqrt(d (B_U,F^2 + B_W,F^2 + B_V,F^2))
+
+    Also the norms the section prints: B_U, B_U,F, M_U and the stable rank B_U,F / B_U."""
+    from .norms import norm_2_1
+
+    U, V, W = (M.detach().double() for M in (U, V, W))
+    d = U.shape[0]
+    B_U, B_V, B_W = _spectral(U), _spectral(V), _spectral(W)
+    F_U, F_V, F_W = (float(M.norm()) for M in (U, V, W))
+    M_U, M_V, M_W = (float(norm_2_1(M)) for M in (U, V, W))
+    G = geometric_sum(B_U, t)
+    lam = min(math.sqrt(d), B_W * G)
+    return {
+        "B_U": B_U, "B_V": B_V, "B_W": B_W, "B_U_F": F_U, "M_U": M_U,
+        "stable_rank": F_U / B_U, "d": d, "t": t,
+        "ours": d * B_V * lam * math.sqrt(_log(G)),
+        "bound1": zhang_bound(B_U, B_V, B_W, d, t),
+        "bound2": B_V * B_W * (M_U + M_V + M_W) * t * G,
+        "bound3": (lam * B_U + B_W) * G * math.sqrt(d * (F_U ** 2 + F_W ** 2 + F_V ** 2)),
+    }
+
+
 def lstm_bound(lstm, V, inputs, gamma: float) -> dict:
     """Thm 5 for a one-layer torch.nn.LSTM with output matrix V on inputs [m, t, d_x]: the
     gates are run on the data to bound beta and theta. Value inside O(.)."""

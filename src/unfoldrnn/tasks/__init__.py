@@ -3,7 +3,7 @@
 from ..dictionaries import dct_dictionary
 from .base import Task
 from .classification import ClassificationTask, confusion_matrix
-from .language_model import LanguageModelTask, batchify
+from .language_model import LanguageModelTask, batchify, binary_codes
 from .reconstruction import ReconstructionTask, measurements
 
 TASKS: dict[str, type[Task]] = {
@@ -13,4 +13,4 @@ TASKS: dict[str, type[Task]] = {
 }
 
 __all__ = ["TASKS", "Task", "ReconstructionTask", "ClassificationTask", "LanguageModelTask",
-           "batchify", "confusion_matrix", "dct_dictionary", "measurements"]
+           "batchify", "binary_codes", "confusion_matrix", "dct_dictionary", "measurements"]

@@ -6,7 +6,9 @@ t + 1; metric: perplexity = exp(mean cross-entropy per word). Truncated back-pro
 through time as in PyTorch's word_language_model: the stream is cut into ``batch_size``
 columns, read in windows of ``bptt`` words, the last hidden state carried into the next window
 and detached; every epoch and every evaluation starts from the model's initial state.
-``adaptive_softmax`` replaces the full softmax by ``nn.AdaptiveLogSoftmaxWithLoss``.
+``adaptive_softmax`` replaces the full softmax by ``nn.AdaptiveLogSoftmaxWithLoss``;
+``input_encoding = "binary"`` replaces the learned embedding by the fixed binary code of the
+word's frequency rank (paper 002 Sec. 6).
 """
 
 from __future__ import annotations
@@ -40,6 +42,21 @@ def detach_state(state):
     return state.detach()
 
 
+def binary_codes(train: Tensor, vocab_size: int, bits: int, unk: int | None = None) -> Tensor:
+    """x = the ``bits``-digit binary code of a word's frequency rank in the training stream
+    (most frequent: rank 0), in [0, 1]^bits (paper 002 Sec. 6 feeds x in [0, 1]^14); words
+    ranked 2^bits or later share the code of ``unk`` (or the last code). [vocab, bits]."""
+    counts = torch.bincount(train, minlength=vocab_size)
+    order = torch.argsort(-counts, stable=True)
+    rank = torch.empty(vocab_size, dtype=torch.long)
+    rank[order] = torch.arange(vocab_size)
+    last = 2 ** bits - 1
+    fallback = int(rank[unk]) if unk is not None and int(rank[unk]) <= last else last
+    rank = torch.where(rank > last, torch.full_like(rank, fallback), rank)
+    digits = 2 ** torch.arange(bits - 1, -1, -1)
+    return ((rank[:, None] // digits) % 2).float()
+
+
 class LanguageModelTask(Task):
     """Embedding, a registered model and the output layer y_t = Y h_t."""
 
@@ -49,13 +66,18 @@ class LanguageModelTask(Task):
 
     def __init__(self, model: str, vocab_size: int, embedding_size: int = 100,
                  hidden_size: int = 100, num_layers: int = 3, bptt: int = 35,
-                 adaptive_softmax: bool = False, seed: int = 0, **model_kw):
+                 adaptive_softmax: bool = False, seed: int = 0,
+                 binary_codes: Tensor | None = None, **model_kw):
         super().__init__()
         self.model_name, self.vocab_size, self.bptt = model, vocab_size, bptt
         torch.manual_seed(seed)
         if model in UNFOLDING_MODELS:
             model_kw.setdefault("alpha" if model == "sista" else "c", 1.0)  # paper 000 Sec. 4.1
-        self.embedding = nn.Embedding(vocab_size, embedding_size)
+        if binary_codes is not None:  # fixed inputs x_t in [0, 1]^bits (paper 002 Sec. 6)
+            self.embedding = nn.Embedding.from_pretrained(binary_codes, freeze=True)
+            embedding_size = binary_codes.shape[1]
+        else:
+            self.embedding = nn.Embedding(vocab_size, embedding_size)
         self.model = build(model, embedding_size, hidden_size, num_layers, **model_kw)
         if adaptive_softmax:
             cutoffs = [c for c in (2000, 10000) if c < vocab_size - 1] or [vocab_size // 2]
@@ -101,10 +123,14 @@ class LanguageModelTask(Task):
 
     @classmethod
     def from_config(cls, config, train=None, seed: int | None = None, **model_kw):
-        vocab = len(load_corpus(config.data).vocab)  # cached: cheap
-        return cls(config.model, vocab, config.embedding_size, config.hidden_size,
+        corpus = load_corpus(config.data)  # cached: cheap
+        codes = None
+        if config.input_encoding == "binary":
+            codes = binary_codes(corpus.train, len(corpus.vocab), config.embedding_size,
+                                 corpus.vocab.ids.get("<unk>"))
+        return cls(config.model, len(corpus.vocab), config.embedding_size, config.hidden_size,
                    config.num_layers, config.bptt, config.adaptive_softmax,
-                   seed=config.seed if seed is None else seed, **model_kw)
+                   seed=config.seed if seed is None else seed, binary_codes=codes, **model_kw)
 
     def windows(self, stream: Tensor, columns: int):
         """(inputs [columns, <= bptt], next words) windows over the batchified stream."""
