@@ -25,3 +25,12 @@ def test_readme_commands_are_real_subcommands():
     commands = set(make_parser()._subparsers._group_actions[0].choices)
     used = set(re.findall(r"^unfoldrnn (\w+)", README, flags=re.M))
     assert used and used <= commands
+
+
+def test_example_configs_are_valid():
+    from unfoldrnn.config import TrainConfig, read_config_file
+
+    configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.toml"))
+    assert len(configs) >= 4
+    for path in configs:
+        TrainConfig.from_dict(read_config_file(path))
