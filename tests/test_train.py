@@ -143,3 +143,19 @@ def test_a_run_killed_before_its_first_checkpoint_starts_afresh_under_resume(tmp
 def test_split_defaults_to_80_10_10_of_num_sequences():
     assert TrainConfig(num_sequences=300).split == (240, 30, 30)
     assert TrainConfig().split == (8000, 1000, 1000)
+
+
+def test_tensorboard_logs_scalars_and_figures_that_tensorboard_reads_back(tmp_path):
+    event_accumulator = pytest.importorskip(
+        "tensorboard.backend.event_processing.event_accumulator")
+    metrics = fit(tiny(tensorboard=True), tmp_path, progress=False, log=lambda *_: None)
+    events = event_accumulator.EventAccumulator(str(tmp_path / "tensorboard"),
+                                                size_guidance={"images": 0})
+    events.Reload()
+    tags = events.Tags()
+    assert {"loss/train", "loss/val", "psnr/val", "lr", "rademacher_bound"} <= \
+        set(tags["scalars"])
+    psnr = [e.value for e in events.Scalars("psnr/val")]
+    assert psnr == pytest.approx([r["val_psnr"] for r in metrics["epochs"]], rel=1e-6)
+    assert [e.step for e in events.Scalars("loss/train")] == [1, 2, 3]
+    assert {"reconstructions", "activations"} <= set(tags["images"])

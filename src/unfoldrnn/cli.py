@@ -71,6 +71,8 @@ def config_from_args(args) -> TrainConfig:
         value = getattr(args, key)
         if value is not None:
             values[key] = _split_counts(value) if key == "split" else value
+    if args.tensorboard:
+        values["tensorboard"] = True
     for item in args.set or []:
         if "=" not in item:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
@@ -229,7 +231,7 @@ def cmd_reproduce(args) -> int:
               "min")
         return 0
     run_table(args.table, args.scale, args.out, models=args.models, progress=not args.quiet,
-              data=args.data)
+              data=args.data, overrides={"tensorboard": True} if args.tensorboard else None)
     folder = resolve(args.table).folder
     print(f"wrote {args.out}/{folder}/{folder}.md and .csv "
           f"in {(time.perf_counter() - started) / 60:.1f} min")
@@ -332,6 +334,9 @@ def make_parser() -> argparse.ArgumentParser:
                    help="any other config key, e.g. --set clip=0.5 (repeatable)")
     p.add_argument("--out", required=True, help="run folder (new, or this run's with --resume)")
     p.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="log per-epoch scalars and figures to OUT/tensorboard (needs "
+                   "pip install 'unfoldrnn[tensorboard]')")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -388,6 +393,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="train only these models (default: the table's)")
     p.add_argument("--data", help="data source, as for train --data (default: the task's)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="every run logs to its own RUN_DIR/tensorboard")
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("demo", help="the main job: two models trained and compared in minutes",

@@ -96,6 +96,7 @@ class TrainConfig:
     lambda_search_steps: int = 20  # training steps per trial
     compile_prox: bool | str = "auto"  # fuse the prox kernels: true, false, or "auto"
     cuda_graphs: bool = False  # replay forward + backward as CUDA graphs (CUDA devices only)
+    tensorboard: bool = False  # per-epoch scalars and figures in RUN_DIR/tensorboard
     # extra keyword arguments of the model's constructor, e.g. {nonlinearity = "relu",
     # bias = false} for a ReLU rnn, {u_rank = 27} for fastgrnn
     model_options: dict | None = None

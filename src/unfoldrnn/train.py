@@ -151,6 +151,38 @@ def prepare_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> bool:
     return False
 
 
+def _check_tensorboard() -> None:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        raise ConfigError("tensorboard logging needs the tensorboard package: "
+                          "pip install 'unfoldrnn[tensorboard]'") from None
+
+
+class TensorBoard:
+    """Per-epoch scalars (losses, the task's metric, learning rate, Rademacher bound) and the
+    task's figures (reconstructions, learned activations) in RUN_DIR/tensorboard."""
+
+    def __init__(self, folder: Path):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(folder))
+
+    def epoch(self, row: dict, task: Task, val, plots_dir: Path) -> None:
+        import matplotlib.image
+
+        step = row["epoch"]
+        for key, value in row.items():
+            if key not in ("epoch", "seconds"):
+                split, _, name = key.partition("_")
+                tag = f"{name}/{split}" if split in ("train", "val") else key
+                self.writer.add_scalar(tag, value, step)
+        for path in task.figures(val, plots_dir / "tensorboard"):
+            image = matplotlib.image.imread(str(path))[..., :3]
+            self.writer.add_image(path.stem, image, step, dataformats="HWC")
+        self.writer.flush()
+
+
 def _epoch_generator(config: TrainConfig, epoch: int, stream: int = 0) -> torch.Generator:
     """Every epoch's shuffle (stream 0) and input noise (stream 1) are seeded by
     (seed, epoch): a resumed run repeats them exactly."""
@@ -240,6 +272,8 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
     device = resolve_device(config.device)
     if config.cuda_graphs and device.type != "cuda":
         raise RunError(f"cuda_graphs needs a CUDA device; this run's device is {device}")
+    if config.tensorboard:
+        _check_tensorboard()
     train, val, test = build_data(config, progress)
     has_checkpoint = prepare_run_dir(run_dir, config, resume)
     extra: dict = {"config": config.to_dict()}
@@ -270,6 +304,7 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
         best_val, bad_epochs = state["best_val"], state["bad_epochs"]
         log(f"resuming {run_dir} at epoch {start + 1}")
 
+    board = TensorBoard(run_dir / "tensorboard") if config.tensorboard else None
     regularize = config.bound_lambda > 0 and config.model in UNFOLDING_MODELS
     params = list(task.parameters())
     epochs_run = 0
@@ -329,6 +364,8 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
             save_checkpoint(run_dir / "checkpoints" / "best.pt", checkpoint)
         save_checkpoint(run_dir / "checkpoints" / "last.pt", checkpoint)
         _write_metrics(run_dir, history, extra)
+        if board is not None:
+            board.epoch(row, task, val, run_dir / "plots")
         log(f"epoch {epoch + 1:3d}  train {row['train_loss']:.4f}  val {scores['loss']:.4f}  "
             f"{task.describe(scores)}" + (f"  R_S bound {row['rademacher_bound']:.3g}"
                                           if "rademacher_bound" in row else ""))

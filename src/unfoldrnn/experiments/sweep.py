@@ -54,7 +54,8 @@ def sweep_values(table: Table, scale: str) -> tuple:
     return CPU_VALUES.get(table.name, table.values) if scale == "cpu" else table.values
 
 
-def table_configs(table: Table, scale: str, models=None, data: str | None = None) -> list:
+def table_configs(table: Table, scale: str, models=None, data: str | None = None,
+                  overrides: dict | None = None) -> list:
     """(model, value, TrainConfig) of every run of ``table`` at ``scale``."""
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
@@ -65,6 +66,7 @@ def table_configs(table: Table, scale: str, models=None, data: str | None = None
                         "model": model, table.key: value}
             if data is not None:
                 settings["data"] = data
+            settings.update(overrides or {})
             if model == "lstm" and table.task == "reconstruction" and table.key != "num_layers":
                 settings["num_layers"] = 2  # paper 001: the 2-layer LSTM is its default
             runs.append((model, value, TrainConfig.from_dict(settings)))
@@ -72,10 +74,11 @@ def table_configs(table: Table, scale: str, models=None, data: str | None = None
 
 
 def run_table(table: str, scale: str, out: str | Path, models=None, progress=True,
-              log=print, data: str | None = None) -> list[dict]:
-    """Train every (model, value) of ``table`` at ``scale``; write <folder>.md / .csv."""
+              log=print, data: str | None = None, overrides: dict | None = None) -> list[dict]:
+    """Train every (model, value) of ``table`` at ``scale``; write <folder>.md / .csv.
+    ``overrides`` are config keys set in every run (e.g. tensorboard)."""
     spec = resolve(table)
-    runs = table_configs(spec, scale, models, data)
+    runs = table_configs(spec, scale, models, data, overrides)
     folder = Path(out) / spec.folder
     rows, trained = [], False
     started = time.perf_counter()

@@ -62,6 +62,16 @@ class Task(nn.Module):
         """The model's input sequences x [m, T, n] over a split (for the bounds)."""
         raise NotImplementedError
 
+    @torch.no_grad()
+    def figures(self, split, folder) -> list:
+        """PNG files picturing the task's model now (for TensorBoard): the learned
+        activations of unfolding models, and what else the task shows."""
+        from .. import plots
+
+        if not hasattr(self.model, "effective_weights"):
+            return []
+        return [plots.activations(self.model, folder / "activations.png")]
+
     @staticmethod
     def describe(scores: dict[str, float]) -> str:
         """One line for the log, e.g. 'PSNR 30.10 dB'."""

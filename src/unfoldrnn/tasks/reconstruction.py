@@ -126,6 +126,17 @@ class ReconstructionTask(Task):
             n += len(s)
         return {"loss": loss / n, "psnr": db / n}
 
+    @torch.no_grad()
+    def figures(self, split: Tensor, folder) -> list:
+        """The reconstructions of the first sequence of ``split``, and the activations."""
+        from .. import plots
+
+        self.eval()
+        side = int(round(self.signal_size ** 0.5))
+        grid = plots.reconstructions(split[0], {self.model_name: self(split[:1].to(
+            self.device))[0].cpu()}, folder / "reconstructions.png", side)
+        return [grid, *super().figures(split, folder)]
+
     def model_inputs(self, split: Tensor) -> Tensor:
         return self.measure(split.to(self.device))
 
