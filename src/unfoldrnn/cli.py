@@ -219,6 +219,8 @@ def cmd_reproduce(args) -> int:
     from .experiments import bound_experiments, resolve, run_table
 
     started = time.perf_counter()
+    if args.collect or args.storage or args.workers:
+        return _reproduce_study(args, started)
     special = {"paper000-table4": bound_experiments.run_table4,
                "paper003-noise": bound_experiments.run_noise,
                "paper002-fig4": bound_experiments.run_fig4}
@@ -230,10 +232,61 @@ def cmd_reproduce(args) -> int:
         print(f"wrote {args.out}/{args.table}/ in {(time.perf_counter() - started) / 60:.1f} "
               "min")
         return 0
+    overrides, values = _reproduce_overrides(args)
     run_table(args.table, args.scale, args.out, models=args.models, progress=not args.quiet,
-              data=args.data, overrides={"tensorboard": True} if args.tensorboard else None)
+              data=args.data, overrides=overrides, values=values)
     folder = resolve(args.table).folder
     print(f"wrote {args.out}/{folder}/{folder}.md and .csv "
+          f"in {(time.perf_counter() - started) / 60:.1f} min")
+    return 0
+
+
+def _reproduce_overrides(args) -> tuple[dict | None, list | None]:
+    overrides = {}
+    for item in args.set or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        key, text = item.split("=", 1)
+        overrides[key] = _parse_value(key, text)
+    if args.tensorboard:
+        overrides["tensorboard"] = True
+    values = [json.loads(v) for v in args.values] if args.values else None
+    return overrides or None, values
+
+
+def _reproduce_study(args, started: float) -> int:
+    """reproduce as an Optuna study: --storage, --workers N, --collect."""
+    from .experiments import resolve, study
+
+    spec = resolve(args.table)
+    overrides, values = _reproduce_overrides(args)
+    if args.collect:
+        study.collect(args.table, args.scale, args.out, args.models, args.data, overrides,
+                      values)
+    else:
+        try:
+            import optuna  # noqa: F401
+        except ImportError:
+            raise ConfigError("sweeps on several workers need optuna: "
+                              "pip install 'unfoldrnn[sweeps]'") from None
+        storage = args.storage or study.default_storage(args.out, spec)
+        if args.workers and args.workers > 1:
+            argv = ["reproduce", args.table, "--scale", args.scale, "--out", args.out,
+                    "--storage", storage, "--quiet"]
+            argv += ["--models", *args.models] if args.models else []
+            argv += ["--data", args.data] if args.data else []
+            argv += ["--values", *args.values] if args.values else []
+            for item in args.set or []:
+                argv += ["--set", item]
+            code = study.run_workers(argv, args.workers)
+            if code:
+                return code
+        elif not study.work(args.table, args.scale, args.out, storage, args.models,
+                            args.data, progress=not args.quiet, overrides=overrides,
+                            values=values):
+            print(f"this worker is done; other workers still hold runs of {spec.name}")
+            return 0
+    print(f"wrote {args.out}/{spec.folder}/{spec.folder}.md and .csv "
           f"in {(time.perf_counter() - started) / 60:.1f} min")
     return 0
 
@@ -395,6 +448,17 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--tensorboard", action="store_true",
                    help="every run logs to its own RUN_DIR/tensorboard")
+    p.add_argument("--storage", help="run the table as an Optuna study in this storage "
+                   "(sqlite:///path.db, postgresql://user@host/db: run the same command on "
+                   "many machines); default with --workers: OUT/<table>/study.db")
+    p.add_argument("--workers", type=int, help="start this many local worker processes on "
+                   "the study; each run is trained by exactly one of them")
+    p.add_argument("--collect", action="store_true",
+                   help="write the table from the finished runs (say which are missing)")
+    p.add_argument("--values", nargs="+", metavar="VALUE",
+                   help="only these values of the swept key (default: the table's)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="a config key set in every run, e.g. --set epochs=3 (repeatable)")
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("demo", help="the main job: two models trained and compared in minutes",

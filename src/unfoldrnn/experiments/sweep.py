@@ -55,12 +55,13 @@ def sweep_values(table: Table, scale: str) -> tuple:
 
 
 def table_configs(table: Table, scale: str, models=None, data: str | None = None,
-                  overrides: dict | None = None) -> list:
-    """(model, value, TrainConfig) of every run of ``table`` at ``scale``."""
+                  overrides: dict | None = None, values=None) -> list:
+    """(model, value, TrainConfig) of every run of ``table`` at ``scale``; ``values``
+    restricts the swept values, ``overrides`` sets config keys in every run."""
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     runs = []
-    for value in sweep_values(table, scale):
+    for value in values or sweep_values(table, scale):
         for model in models or table.models:
             settings = {**SCALES[scale][table.task], **table.fixed, "task": table.task,
                         "model": model, table.key: value}
@@ -74,11 +75,12 @@ def table_configs(table: Table, scale: str, models=None, data: str | None = None
 
 
 def run_table(table: str, scale: str, out: str | Path, models=None, progress=True,
-              log=print, data: str | None = None, overrides: dict | None = None) -> list[dict]:
+              log=print, data: str | None = None, overrides: dict | None = None,
+              values=None) -> list[dict]:
     """Train every (model, value) of ``table`` at ``scale``; write <folder>.md / .csv.
     ``overrides`` are config keys set in every run (e.g. tensorboard)."""
     spec = resolve(table)
-    runs = table_configs(spec, scale, models, data, overrides)
+    runs = table_configs(spec, scale, models, data, overrides, values)
     folder = Path(out) / spec.folder
     rows, trained = [], False
     started = time.perf_counter()
@@ -98,12 +100,14 @@ def run_table(table: str, scale: str, out: str | Path, models=None, progress=Tru
                      f"paper_{spec.metric}": spec.numbers.get(value, {}).get(model),
                      "parameters": metrics["parameters"],
                      "train_seconds": metrics["train_seconds"]})
-    write_table(rows, spec, folder, scale, time.perf_counter() - started, trained, data)
+    write_table(rows, spec, folder, scale, time.perf_counter() - started, trained, data,
+                overrides)
     return rows
 
 
 def write_table(rows: list[dict], spec: Table, out: Path, scale: str, seconds: float,
-                trained: bool = True, data: str | None = None) -> None:
+                trained: bool = True, data: str | None = None,
+                overrides: dict | None = None) -> None:
     key, metric = spec.key, spec.metric
     out.mkdir(parents=True, exist_ok=True)
     with open(out / f"{spec.folder}.csv", "w", newline="") as f:
@@ -131,7 +135,8 @@ def write_table(rows: list[dict], spec: Table, out: Path, scale: str, seconds: f
             lines += ["", "Parameters at d = 3: " + ", ".join(
                 f"{LABELS[m]} {n:,}" for m, n in counts.items()) + "."]
     train_minutes = sum(r["train_seconds"] for r in rows) / 60
-    setting = {k: v for k, v in SCALES[scale][spec.task].items() if k != key}
+    setting = {k: v for k, v in {**SCALES[scale][spec.task], **(overrides or {})}.items()
+               if k != key}
     if spec.task == "reconstruction":
         depth = "d swept, every model with d layers" if key == "num_layers" else \
             "d = 3 (the LSTM with 2 layers)"

@@ -1,0 +1,131 @@
+"""A table's runs as an Optuna study, so that many processes and machines share them.
+
+Every (model, value) run of a table is one trial, enqueued once by whichever process
+creates the study; workers pop waiting trials (a trial is claimed by exactly one worker),
+train the run into its folder (resuming from its last checkpoint if a dead worker left
+one) and report the test metric. A worker killed mid-run stops sending heartbeats; once its
+trial is stale, the next worker that looks fails it and Optuna's
+``RetryHeartbeatStaleTrialCallback`` enqueues it again, to be resumed by another worker.
+The table is written by whichever worker finds every run complete, or by ``collect``.
+
+Storage: any Optuna storage URL; ``sqlite:///OUT/<table>/study.db`` by default, or
+``postgresql://user@host/db`` for workers on several machines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..train import fit
+from .paper import Table
+from .sweep import resolve, run_table, table_configs
+
+# a worker records a heartbeat this often; 3x this without one is dead
+HEARTBEAT_S = int(os.environ.get("UNFOLDRNN_HEARTBEAT_S", "5"))
+
+
+def _storage(url: str):
+    import optuna
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=3 * HEARTBEAT_S,
+                      heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                          max_retry=5))
+
+
+def default_storage(out: str | Path, spec: Table) -> str:
+    folder = Path(out).resolve() / spec.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'study.db'}"
+
+
+def _open_study(storage: str, name: str, runs: list[str]):
+    """Create the study and enqueue every run once, or load it if another process did."""
+    import optuna
+
+    store = _storage(storage)
+    try:
+        study = optuna.create_study(study_name=name, storage=store, direction="maximize")
+    except optuna.exceptions.DuplicatedStudyError:
+        return optuna.load_study(study_name=name, storage=store)
+    for run in runs:  # the run's name also as a user attribute: retried copies keep it
+        study.enqueue_trial({"run": run}, user_attrs={"run": run})
+    study.set_user_attr("runs", runs)
+    return study
+
+
+def work(table: str, scale: str, out: str | Path, storage: str | None = None,
+         models=None, data: str | None = None, progress: bool = False, log=print,
+         overrides: dict | None = None, values=None) -> bool:
+    """One worker: run waiting trials until none is waiting or running; write the table if
+    every run is complete. Returns whether the table is complete."""
+    import optuna
+    from optuna.storages import fail_stale_trials
+    from optuna.trial import TrialState
+
+    spec = resolve(table)
+    runs = {f"{model}-{value}": config
+            for model, value, config in table_configs(spec, scale, models, data, overrides,
+                                                      values)}
+    storage = storage or default_storage(out, spec)
+    study = _open_study(storage, f"{spec.name}-{scale}", list(runs))
+    folder = Path(out) / spec.folder
+
+    def objective(trial) -> float:
+        if "run" not in trial.user_attrs:  # not an enqueued run (the queue emptied meanwhile)
+            raise optuna.TrialPruned()
+        name = trial.suggest_categorical("run", list(runs))
+        run_dir = folder / name
+        done = run_dir / "metrics.json"
+        if not (done.exists() and "test" in json.loads(done.read_text())):
+            log(f"[{spec.name}] {name} (trial {trial.number})")
+            fit(runs[name], run_dir, resume=(run_dir / "config.json").exists(),
+                progress=progress, log=lambda *_: None)
+        return json.loads(done.read_text())["test"][spec.metric]
+
+    while True:
+        fail_stale_trials(study)  # a dead worker's trial -> FAIL -> enqueued again
+        trials = study.get_trials(deepcopy=False)
+        if any(t.state == TrialState.WAITING for t in trials):
+            study.optimize(objective, n_trials=1)
+        elif any(t.state == TrialState.RUNNING for t in trials):
+            time.sleep(HEARTBEAT_S)  # another worker's run: it finishes or goes stale
+        else:
+            break
+    done = {t.params.get("run") for t in study.get_trials(deepcopy=False)
+            if t.state == TrialState.COMPLETE}
+    complete = set(runs) <= done
+    if complete:
+        run_table(table, scale, out, models=models, progress=False, log=lambda *_: None,
+                  data=data, overrides=overrides, values=values)
+    return complete
+
+
+def collect(table: str, scale: str, out: str | Path, models=None, data: str | None = None,
+            overrides: dict | None = None, values=None) -> None:
+    """Write the table from finished runs; name the runs that are not finished."""
+    spec = resolve(table)
+    folder = Path(out) / spec.folder
+    missing = []
+    for model, value, _ in table_configs(spec, scale, models, data, overrides, values):
+        metrics = folder / f"{model}-{value}" / "metrics.json"
+        if not (metrics.exists() and "test" in json.loads(metrics.read_text())):
+            missing.append(f"{model}-{value}")
+    if missing:
+        raise ValueError(f"{len(missing)} run(s) of {spec.name} not finished: "
+                         f"{', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
+    run_table(table, scale, out, models=models, progress=False, log=lambda *_: None, data=data,
+              overrides=overrides, values=values)
+
+
+def run_workers(argv: list[str], workers: int) -> int:
+    """Start ``workers`` local worker processes of the same reproduce command; wait."""
+    procs = [subprocess.Popen([sys.executable, "-m", "unfoldrnn", *argv, "--workers", "1"])
+             for _ in range(workers)]
+    return max(p.wait() for p in procs)
