@@ -83,28 +83,38 @@ def test_collect_names_what_is_missing(tmp_path, capsys):
     assert "4 run(s) of paper001-table1 not finished" in capsys.readouterr().err
 
 
+def _postgres_bin() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
 def test_the_same_grid_on_postgresql(tmp_path):
-    initdb = shutil.which("initdb") or next(iter(sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/initdb"))), None) if Path(
-        "/usr/lib/postgresql").exists() else shutil.which("initdb")
-    if initdb is None:
+    """A throwaway PostgreSQL cluster on a unix socket (Debian's postgresql package)."""
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
         pytest.skip("no PostgreSQL server here (Debian: apt-get install postgresql)")
     pytest.importorskip("psycopg2", reason="no PostgreSQL driver (pip install psycopg2-binary)")
-    bin_dir = Path(initdb).parent
-    data, sock = tmp_path / "pg", tmp_path / "sock"
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="unfoldrnn-pg-"))  # outside pytest's private tmp
+    data, sock = root / "data", root / "sock"
     sock.mkdir()
-    user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if user:
-        shutil.chown(tmp_path, "postgres")
-        for p in (sock,):
-            shutil.chown(p, "postgres")
-    subprocess.run([*user, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres",
-                    "-A", "trust"], check=True, capture_output=True)
-    subprocess.run([*user, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-o",
-                    f"-k {sock} -c listen_addresses=''", "start"], check=True,
-                   capture_output=True)
+    as_postgres = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+        for path in (root, sock):
+            shutil.chown(path, "postgres")
     try:
-        storage = f"postgresql://postgres@/postgres?host={sock}"
+        subprocess.run([*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-U",
+                        "postgres", "-A", "trust"], check=True, capture_output=True)
+        subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l",
+                        str(root / "log"), "-o", f"-k {sock} -c listen_addresses=''",
+                        "start"], check=True, capture_output=True)
+    except (subprocess.CalledProcessError, FileNotFoundError) as err:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f"could not start a PostgreSQL cluster here: {err}")
+    try:
+        storage = f"postgresql+psycopg2://postgres@/postgres?host={sock}"
         out = tmp_path / "out"
         args = [*TINY, "--set", "epochs=1", "--out", str(out), "--storage", storage,
                 "--workers", "2"]
@@ -114,6 +124,8 @@ def test_the_same_grid_on_postgresql(tmp_path):
         complete = [t.params["run"] for t in trials(storage, "paper001-table1-cpu")
                     if t.state == optuna.trial.TrialState.COMPLETE]
         assert sorted(complete) == sorted(RUNS)
+        assert (out / "table1" / "table1.md").exists()
     finally:
-        subprocess.run([*user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                        "stop"], capture_output=True)
+        subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m",
+                        "immediate", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)

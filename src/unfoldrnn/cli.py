@@ -278,6 +278,8 @@ def _reproduce_study(args, started: float) -> int:
             argv += ["--values", *args.values] if args.values else []
             for item in args.set or []:
                 argv += ["--set", item]
+            study.prepare(args.table, args.scale, storage, args.models, args.data, overrides,
+                          values)
             code = study.run_workers(argv, args.workers)
             if code:
                 return code

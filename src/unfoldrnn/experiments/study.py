@@ -29,14 +29,25 @@ from .sweep import resolve, run_table, table_configs
 HEARTBEAT_S = int(os.environ.get("UNFOLDRNN_HEARTBEAT_S", "5"))
 
 
-def _storage(url: str):
+def _storage(url: str, attempts: int = 5):
+    """The storage, with heartbeats; workers that start together on a fresh database race to
+    create its tables, so a failed creation is retried after a short random pause."""
+    import random
+
     import optuna
+    import sqlalchemy.exc
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=3 * HEARTBEAT_S,
-                      heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                          max_retry=5))
+    for attempt in range(attempts):
+        try:
+            return RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=3 * HEARTBEAT_S,
+                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                                  max_retry=5))
+        except sqlalchemy.exc.DBAPIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 + random.random())
 
 
 def default_storage(out: str | Path, spec: Table) -> str:
@@ -48,11 +59,12 @@ def default_storage(out: str | Path, spec: Table) -> str:
 def _open_study(storage: str, name: str, runs: list[str]):
     """Create the study and enqueue every run once, or load it if another process did."""
     import optuna
+    import sqlalchemy.exc
 
     store = _storage(storage)
     try:
         study = optuna.create_study(study_name=name, storage=store, direction="maximize")
-    except optuna.exceptions.DuplicatedStudyError:
+    except (optuna.exceptions.DuplicatedStudyError, sqlalchemy.exc.IntegrityError):
         return optuna.load_study(study_name=name, storage=store)
     for run in runs:  # the run's name also as a user attribute: retried copies keep it
         study.enqueue_trial({"run": run}, user_attrs={"run": run})
@@ -122,6 +134,15 @@ def collect(table: str, scale: str, out: str | Path, models=None, data: str | No
                          f"{', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
     run_table(table, scale, out, models=models, progress=False, log=lambda *_: None, data=data,
               overrides=overrides, values=values)
+
+
+def prepare(table: str, scale: str, storage: str, models=None, data: str | None = None,
+            overrides: dict | None = None, values=None) -> None:
+    """Create the study and its queue before workers start (no race on a fresh database)."""
+    spec = resolve(table)
+    runs = [f"{m}-{v}" for m, v, _ in table_configs(spec, scale, models, data, overrides,
+                                                     values)]
+    _open_study(storage, f"{spec.name}-{scale}", runs)
 
 
 def run_workers(argv: list[str], workers: int) -> int:
