@@ -159,3 +159,12 @@ def test_tensorboard_logs_scalars_and_figures_that_tensorboard_reads_back(tmp_pa
     assert psnr == pytest.approx([r["val_psnr"] for r in metrics["epochs"]], rel=1e-6)
     assert [e.step for e in events.Scalars("loss/train")] == [1, 2, 3]
     assert {"reconstructions", "activations"} <= set(tags["images"])
+
+
+def test_execution_keys_do_not_change_a_runs_identity(tmp_path):
+    quiet = {"progress": False, "log": lambda *_: None}
+    fit(tiny(epochs=2, compile_prox=False, device="cpu"), tmp_path, stop_after=1, **quiet)
+    resumed = fit(tiny(epochs=2, compile_prox="auto"), tmp_path, resume=True, **quiet)
+    assert len(resumed["epochs"]) == 2
+    with pytest.raises(RunError, match="another run"):
+        fit(tiny(epochs=2, lr=1e-2), tmp_path, resume=True, **quiet)

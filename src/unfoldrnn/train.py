@@ -121,6 +121,16 @@ def _write_metrics(run_dir: Path, history: list[dict], extra: dict) -> None:
     os.replace(tmp, run_dir / "metrics.json")
 
 
+# keys that choose how a run executes, not what it computes: a run resumes under new values
+EXECUTION_KEYS = ("device", "compile_prox", "cuda_graphs", "tensorboard")
+
+
+def _identity(values: dict) -> dict:
+    """What makes two configs the same run (defaults filled in, execution keys left out)."""
+    full = TrainConfig.from_dict(values).to_dict()
+    return {k: v for k, v in full.items() if k not in EXECUTION_KEYS}
+
+
 def prepare_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> bool:
     """Refuse a folder that holds another run; with ``resume`` it must hold this one.
 
@@ -131,10 +141,11 @@ def prepare_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> bool:
         raise RunError(f"{run_dir} is a file, not a run folder")
     if config_path.exists():
         try:
-            existing = TrainConfig.from_dict(json.loads(config_path.read_text())).to_dict()
-        except (ValueError, ConfigError):
+            existing = json.loads(config_path.read_text())
+            _identity(existing)
+        except (ValueError, ConfigError, TypeError):
             raise RunError(f"{config_path} is corrupt") from None
-        if existing != TrainConfig.from_dict(config.to_dict()).to_dict():
+        if _identity(existing) != _identity(config.to_dict()):
             raise RunError(f"{run_dir} already holds another run (its config.json differs); "
                            "choose a new folder")
         if not resume:
