@@ -20,6 +20,7 @@ from torch import nn
 
 from .bounds import bound_regularizer, theorem_bound
 from .config import ConfigError, TrainConfig
+from .distributed import Ranks
 from .models import UNFOLDING_MODELS
 from .models.graphs import use_cuda_graphs
 from .tasks import TASKS, Task
@@ -259,11 +260,15 @@ def fit(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress
     after that many epochs in this call (as an interrupt would). Ctrl-C raises
     ``Interrupted`` naming the last saved epoch and ``interrupt_hint``.
     """
+    ranks = Ranks()
     try:
-        return _fit(config, Path(run_dir), resume, progress, log, stop_after)
+        return _fit(config, Path(run_dir), resume, progress if ranks.main else False,
+                    log if ranks.main else (lambda *_: None), stop_after, ranks)
     except KeyboardInterrupt:
         saved = run_dir_epoch(Path(run_dir))
         raise Interrupted(f"interrupted after epoch {saved}; {interrupt_hint}") from None
+    finally:
+        ranks.stop()
 
 
 def run_dir_epoch(run_dir: Path) -> int:
@@ -276,17 +281,21 @@ def run_dir_epoch(run_dir: Path) -> int:
 
 
 def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
-         stop_after: int | None) -> dict:
-    """The loop of ``fit``."""
+         stop_after: int | None, ranks: Ranks) -> dict:
+    """The loop of ``fit`` (one rank of it under torchrun: see ``distributed``)."""
     from tqdm.auto import tqdm
 
-    device = resolve_device(config.device)
+    device = ranks.device(resolve_device(config.device))
     if config.cuda_graphs and device.type != "cuda":
         raise RunError(f"cuda_graphs needs a CUDA device; this run's device is {device}")
     if config.tensorboard:
         _check_tensorboard()
     train, val, test = build_data(config, progress)
-    has_checkpoint = prepare_run_dir(run_dir, config, resume)
+    ranks.start(device)
+    if ranks.main:
+        prepare_run_dir(run_dir, config, resume)
+    ranks.barrier()
+    has_checkpoint = resume and (run_dir / "checkpoints" / "last.pt").exists()
     extra: dict = {"config": config.to_dict()}
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt") if has_checkpoint else None
 
@@ -315,7 +324,8 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
         best_val, bad_epochs = state["best_val"], state["bad_epochs"]
         log(f"resuming {run_dir} at epoch {start + 1}")
 
-    board = TensorBoard(run_dir / "tensorboard") if config.tensorboard else None
+    board = TensorBoard(run_dir / "tensorboard") if config.tensorboard and ranks.main \
+        else None
     regularize = config.bound_lambda > 0 and config.model in UNFOLDING_MODELS
     params = list(task.parameters())
     epochs_run = 0
@@ -336,21 +346,23 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
         for batch in bar:
             if noise is not None:
                 batch = task.with_input_noise(batch, config.input_noise, noise)
-            loss, stats, count = task.training_loss(batch)
+            loss, stats, count = task.training_loss(ranks.shard(batch))
             value = loss.item()
-            if not math.isfinite(value):  # stop before the step spoils the weights
+            if ranks.any(not math.isfinite(value)):  # stop before the step spoils the weights
                 raise RunError(f"training diverged at epoch {epoch + 1}: the loss is {value}; "
                                "lower lr or clip, or change lambda1/lambda2")
             objective = loss + config.bound_lambda * bound_regularizer(task.model) \
                 if regularize else loss
             opt.zero_grad(set_to_none=True)
             objective.backward()
+            ranks.average_gradients(params, count)
             nn.utils.clip_grad_norm_(params, config.clip)
             opt.step()
             for key, v in {"loss": value, **stats}.items():
                 sums[key] = sums.get(key, 0.0) + v * count
             seen += count
             bar.set_postfix(loss=f"{sums['loss'] / seen:.3f}")
+        sums, seen = ranks.sum_stats(sums, seen)
         scores = task.evaluate(val)
         if config.lr_schedule == "plateau":
             sched.step(scores["loss"])
@@ -371,10 +383,12 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
                       "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                       "history": history, "best_val": best_val, "bad_epochs": bad_epochs,
                       "extra": extra}
-        if improved:
-            save_checkpoint(run_dir / "checkpoints" / "best.pt", checkpoint)
-        save_checkpoint(run_dir / "checkpoints" / "last.pt", checkpoint)
-        _write_metrics(run_dir, history, extra)
+        if ranks.main:
+            if improved:
+                save_checkpoint(run_dir / "checkpoints" / "best.pt", checkpoint)
+            save_checkpoint(run_dir / "checkpoints" / "last.pt", checkpoint)
+            _write_metrics(run_dir, history, extra)
+        ranks.barrier()
         if board is not None:
             board.epoch(row, task, val, run_dir / "plots")
         log(f"epoch {epoch + 1:3d}  train {row['train_loss']:.4f}  val {scores['loss']:.4f}  "
@@ -391,7 +405,8 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
         extra["best_epoch"] = best["epoch"] + 1
         extra["parameters"] = sum(p.numel() for p in task.parameters())
         extra["train_seconds"] = sum(r["seconds"] for r in history)
-        _write_metrics(run_dir, history, extra)
+        if ranks.main:
+            _write_metrics(run_dir, history, extra)
         log(f"test {task.describe(extra['test'])} (best epoch {extra['best_epoch']})")
     return {"epochs": history, **extra}
 

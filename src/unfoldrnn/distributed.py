@@ -1,0 +1,95 @@
+"""Data-parallel training under torchrun (torch.distributed: gloo on CPU, nccl on CUDA).
+
+``torchrun --nproc-per-node N -m unfoldrnn train ...`` starts N processes that build the
+same model from the same seed; every global batch (the same on every rank: it is drawn from
+the (seed, epoch) generator) is cut into N contiguous shards, each rank computes its shard's
+loss, and the gradients are averaged with weights = shard sizes (an all-reduce), so every
+rank takes the step of the whole global batch and the weights stay identical. Rank 0 alone
+writes checkpoints, metrics and logs; evaluation and bounds see the whole split on every
+rank. Without torchrun (WORLD_SIZE unset) everything here is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+class Ranks:
+    """This process's place among the data-parallel workers."""
+
+    def __init__(self):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.started = False
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+    def device(self, device: torch.device) -> torch.device:
+        """Each rank its own GPU."""
+        if self.active and device.type == "cuda":
+            return torch.device("cuda", self.local_rank)
+        return device
+
+    def start(self, device: torch.device) -> None:
+        if self.active and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            self.started = True
+
+    def stop(self) -> None:
+        if self.started and dist.is_initialized():
+            dist.destroy_process_group()
+            self.started = False
+
+    def barrier(self) -> None:
+        if self.active:
+            dist.barrier()
+
+    def shard(self, batch):
+        """This rank's contiguous slice (dim 0) of a batch: a tensor or a tuple of them."""
+        if not self.active:
+            return batch
+        if isinstance(batch, tuple):
+            return tuple(self.shard(part) for part in batch)
+        return batch.tensor_split(self.world)[self.rank]
+
+    def _sum(self, values: list[float], device) -> list[float]:
+        t = torch.tensor(values, dtype=torch.float64, device=device)
+        dist.all_reduce(t)
+        return t.tolist()
+
+    def average_gradients(self, params: list[torch.Tensor], count: int) -> None:
+        """grad <- sum_r count_r grad_r / sum_r count_r, the whole batch's gradient."""
+        if not self.active:
+            return
+        grads = [p.grad for p in params if p.grad is not None]
+        device = grads[0].device if grads else torch.device("cpu")
+        total = self._sum([float(count)], device)[0]
+        for g in grads:
+            g.mul_(count / total)
+            dist.all_reduce(g)
+
+    def sum_stats(self, sums: dict[str, float], seen: int) -> tuple[dict[str, float], int]:
+        """Epoch sums of the losses and metrics over every rank's shards."""
+        if not self.active:
+            return sums, seen
+        keys = sorted(sums)
+        values = self._sum([sums[k] for k in keys] + [float(seen)], torch.device("cpu")
+                           if dist.get_backend() == "gloo" else torch.device("cuda"))
+        return dict(zip(keys, values[:-1], strict=True)), int(values[-1])
+
+    def any(self, flag: bool) -> bool:
+        """Whether any rank raised the flag (e.g. a non-finite loss)."""
+        if not self.active:
+            return flag
+        device = torch.device("cpu") if dist.get_backend() == "gloo" else torch.device("cuda")
+        return self._sum([float(flag)], device)[0] > 0
