@@ -174,10 +174,9 @@ def bound_vs_margin(rows: list[dict], path: Path) -> Path:
         ax.plot(r["gammas"], r["train_ramp"], "s--", ms=3, label="train ramp loss")
         ax.plot(r["gammas"], r["test_ramp"], "^:", ms=3, label="test ramp loss")
         ax.axhline(1, color="gray", lw=0.5)
-        top = max(1.5, min(10.0, max(r["bound"]) * 1.1))
-        ax.set(xscale="log", ylim=(0, top), xlabel="gamma",
-               title=f"{r['model']}, lambda={r['lambda']}: min {r['best_bound']:.3g}"
-                     + (" (vacuous)" if r["best_bound"] >= 1 else ""))
+        ax.set(xscale="log", yscale="log", xlabel="gamma", ylabel="ramp loss")
+        ax.set_title(f"{r['model']}, lambda = {r['lambda']}\nmin bound {r['best_bound']:.3g}"
+                     + (" (vacuous: > 1)" if r["best_bound"] >= 1 else ""), fontsize=8)
     axes[0, 0].legend(fontsize=6)
     return _save(fig, path)
 
@@ -187,14 +186,15 @@ def noise_experiment(summary: list[dict], lambda_min: float, path: Path) -> Path
     noise sigma, beside Thm 3's factor sqrt(1 / (lambda_min + sigma^2))."""
     sigmas = [s["sigma"] for s in summary]
     fig, ax = plt.subplots(figsize=(4.8, 3.5))
-    ax.errorbar(sigmas, [s["mean"] for s in summary], yerr=[s["stderr"] for s in summary],
-                fmt="o-", capsize=3, label="generalization error")
+    gap = ax.errorbar(sigmas, [s["mean"] for s in summary],
+                      yerr=[s["stderr"] for s in summary], fmt="o-", capsize=3,
+                      label="generalization error (mean +- s.e.)")
     ax.set(xlabel="input noise sigma", ylabel="test error - train error (with noise)")
     twin = ax.twinx()
-    twin.plot(sigmas, [s["bound_factor"] for s in summary], "s--", color="C3",
-              label="sqrt(1 / (lambda_min + sigma^2))")
+    factor, = twin.plot(sigmas, [s["bound_factor"] for s in summary], "s--", color="C3",
+                        label="Thm 3: sqrt(1 / (lambda_min + sigma^2))")
     twin.set(yscale="log", ylabel="Thm 3 factor")
-    fig.legend(fontsize=7, loc="upper right")
+    ax.legend(handles=[gap, factor], fontsize=7, loc="lower left")
     ax.set_title(f"lambda_min(E[xx^T]) = {lambda_min:.2g}", fontsize=9)
     return _save(fig, path)
 
