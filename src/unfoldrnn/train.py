@@ -56,6 +56,8 @@ def build_task(config: TrainConfig, train=None, seed: int | None = None) -> Task
     try:
         return TASKS[config.task].from_config(config, train, seed=seed, **kw)
     except TypeError as err:  # an option the model's constructor does not take
+        if not config.model_options:
+            raise
         raise ConfigError(f"model_options {config.model_options} do not fit {config.model}: "
                           f"{err}") from None
 
