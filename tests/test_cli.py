@@ -83,3 +83,23 @@ def test_reproduce_writes_the_table_with_the_papers_numbers(tmp_path, monkeypatc
     before = (tmp_path / "table1" / "reweighted-0.5" / "metrics.json").read_text()
     assert main(args) == 0  # finished runs are reused, not retrained
     assert (tmp_path / "table1" / "reweighted-0.5" / "metrics.json").read_text() == before
+
+
+def test_demo_reports_the_winner_and_reruns_continue(tmp_path, monkeypatch, capsys):
+    from unfoldrnn import cli
+
+    monkeypatch.setattr(cli, "DEMO", {"num_sequences": 40, "split": (24, 8, 8),
+                                      "hidden_size": 16, "num_layers": 2, "frame_size": 8,
+                                      "rate": 0.2, "lambda_search_trials": 0})
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--epochs", "2", "--quiet"]) == 0
+    report = (out / "report.md").read_text()
+    assert "wins by" in report and "PSNR is the peak signal-to-noise ratio" in report
+    assert "![comparison](comparison.png)" in report
+    assert (out / "comparison.png").stat().st_size > 5000
+    for name in ("learning_curves", "reconstructions"):
+        assert (out / "rnn" / "plots" / f"{name}.png").exists()
+    assert (out / "reweighted" / "plots" / "activations.png").exists()
+    before = (out / "rnn" / "metrics.json").read_text()
+    assert main(["demo", "--out", str(out), "--epochs", "2", "--quiet"]) == 0  # reused
+    assert (out / "rnn" / "metrics.json").read_text() == before

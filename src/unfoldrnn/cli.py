@@ -293,6 +293,11 @@ def _reproduce_study(args, started: float) -> int:
     return 0
 
 
+# the demo's setting: compressive Moving MNIST at rate 0.2, h = 256, d = 3
+DEMO = {"num_sequences": 3000, "split": (2400, 300, 300), "hidden_size": 256, "num_layers": 3,
+        "lr": 1e-3, "lr_patience": 3, "rate": 0.2, "lambda_search_trials": 6}
+
+
 def cmd_demo(args) -> int:
     """Train reweighted-RNN and a stacked RNN on embedded Moving MNIST, compare, plot.
 
@@ -303,9 +308,7 @@ def cmd_demo(args) -> int:
     from .train import build_data, fit, load_run
 
     out = Path(args.out)
-    base = {"num_sequences": 3000, "split": (2400, 300, 300), "hidden_size": 256,
-            "num_layers": 3, "epochs": args.epochs, "lr": 1e-3, "lr_patience": 3,
-            "rate": 0.2, "seed": args.seed, "lambda_search_trials": 6}
+    base = {**DEMO, "epochs": args.epochs, "seed": args.seed}
     results, estimates = {}, {}
     test = None
     for model in ("reweighted", "rnn"):
@@ -322,7 +325,7 @@ def cmd_demo(args) -> int:
         plots.learning_curves(metrics["epochs"], run_dir / "plots" / "learning_curves.png",
                               model)
         plots.reconstructions(test[0], {model: estimates[model]},
-                              run_dir / "plots" / "reconstructions.png",
+                              run_dir / "plots" / "reconstructions.png", config.frame_size,
                               title=f"{model}: test PSNR {metrics['test']['psnr']:.2f} dB")
         if model == "reweighted":
             plots.activations(task.model, run_dir / "plots" / "activations.png")
@@ -331,7 +334,7 @@ def cmd_demo(args) -> int:
               f"{metrics['parameters']:,} parameters, {metrics['train_seconds']:.0f} s")
     labels = {"reweighted": "reweighted-RNN", "rnn": "stacked RNN"}
     compare = plots.reconstructions(test[0], {labels[m]: e for m, e in estimates.items()},
-                                    out / "comparison.png",
+                                    out / "comparison.png", config.frame_size,
                                     title="a test sequence: ground truth, reweighted-RNN, "
                                           "stacked RNN (PSNR per frame, dB)")
     (out / "report.md").write_text(_demo_report(results, labels, out, compare))
