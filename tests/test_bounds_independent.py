@@ -129,3 +129,13 @@ def test_paper_002_bounds_refuse_what_they_do_not_cover():
                                   torch.randn(2, 4), x, 1.0)
     with pytest.raises(ValueError, match="bias=False"):
         bounds.rnn_bounds(torch.nn.RNN(3, 4), torch.randn(2, 4), x, 1.0)
+
+
+def test_huge_bounds_are_infinite_or_finite_never_an_overflow_error():
+    # Lambda_0 = 4^6 over T = 99 steps: far beyond float range -> inf, not OverflowError
+    assert bounds.unfolding_rademacher([4.0] * 6, [1.0] * 6, 1.0, 1.0, 32, 100, 3937, 99) \
+        == math.inf
+    # 1e200: its square overflows a float, the bound itself does not
+    big = bounds.unfolding_rademacher([1.0], [1e200], 1.0, 0.0, 1, 1, 1, 1)
+    assert math.isfinite(big) and big == pytest.approx(
+        math.sqrt(2 * (4 * math.log(2))) * 1e200, rel=1e-9)

@@ -52,11 +52,12 @@ def unfolding_rademacher(alphas, betas, B_x, h0_norm, n, h, m, T) -> float:
     input_gain = sum(b * lam[k + 1] for k, b in enumerate(betas))
     growth = geometric_sum(lam[0], T)
     try:
-        state = lam[0] ** (2 * T) * float(h0_norm) ** 2
+        state = lam[0] ** T * float(h0_norm)  # the root of Lambda_0^(2T) ||h0||^2
     except OverflowError:
         state = math.inf
-    return _log_factor(len(alphas), T, n, h, m) * math.sqrt(
-        (input_gain * growth * float(B_x)) ** 2 + state)
+    # sqrt(a^2 + b^2) as hypot: no overflow while the result itself is finite
+    return _log_factor(len(alphas), T, n, h, m) * math.hypot(
+        input_gain * growth * float(B_x), state)
 
 
 def reweighted_step_rademacher(alphas, betas, B_x, B_h, n, h, m) -> float:
