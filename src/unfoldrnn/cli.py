@@ -146,6 +146,14 @@ def cmd_plot(args) -> int:
                                        f"{100 * counts.trace() / counts.sum():.2f}%"))
     if hasattr(task.model, "effective_weights"):
         written.append(plots.activations(task.model, out / "activations.png"))
+        if config.task == "classification" and config.model != "sista":
+            from .bounds import certify
+
+            train = build_data(config, progress=False)[0]
+            with torch.no_grad():
+                report = certify(task.model, task.model_inputs(train), head=task.head,
+                                 labels=train[1])
+            written.append(plots.bound_vs_gamma(report, out / "bound_vs_gamma.png"))
         m = len(build_data(config, progress=False)[0][1]) if config.task != "reconstruction" \
             else config.split[0]
         written.append(plots.bound_vs_T(out / "bound_vs_T.png", d=config.num_layers,

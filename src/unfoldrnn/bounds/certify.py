@@ -43,8 +43,13 @@ class BoundReport:
     classification_gap: list[float] = field(default_factory=list)
     test_ramp_bound: list[float] = field(default_factory=list)
 
+    @property
+    def lambda_0(self) -> float:
+        """Lambda_0 = prod_l alpha_l, the base of the bound's T-exponential (Thm 3.3)."""
+        return math.prod(self.alphas)
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "lambda_0": self.lambda_0}
 
     def __str__(self) -> str:
         fmt = "{:.3g}".format
@@ -54,7 +59,8 @@ class BoundReport:
             "  layer  alpha_l=||W_l||_1,inf  beta_l=||U_l||_1,inf",
             *(f"  {i + 1:5d}  {fmt(a):>20s}  {fmt(b):>19s}"
               for i, (a, b) in enumerate(zip(self.alphas, self.betas, strict=True))),
-            f"  B_x = {fmt(self.B_x)}   ||h0||_inf = {fmt(self.h0_norm)}",
+            f"  B_x = {fmt(self.B_x)}   ||h0||_inf = {fmt(self.h0_norm)}   "
+            f"Lambda_0 = prod alpha_l = {fmt(self.lambda_0)}",
         ]
         if self.rademacher is not None:
             rows += [f"  R_S(F_d,T) <= {fmt(self.rademacher)}   (paper 000 Thm 3.3, eq. 15)",
