@@ -103,8 +103,9 @@ def activations(model, path: Path, units: int = 4) -> Path:
 
     reweighted-RNN / l1-l1-RNN: Phi_{a,b,s}(u) = argmin_v a|v| + b|v - s| + (v - u)^2 / 2 with
     the unit's learned a = lambda1 g_l / c, b = lambda2 g_l / c, drawn against the
-    pre-activation u for a side information s = (P h_{t-1})_k placed at 3 (a + b): its two
-    plateaus, v = 0 and v = s, both show. Sista-RNN: its soft threshold."""
+    pre-activation u for a side information s = (P h_{t-1})_k placed at 3 max(a + b) over the
+    drawn units: the two plateaus, v = 0 (width 2a) and v = s (width 2b), both show.
+    Sista-RNN: its soft threshold."""
     sista = not hasattr(model, "thresholds")
     layers = 1 if sista else model.num_layers
     fig, axes = plt.subplots(1, layers, figsize=(3.6 * layers, 3.4), squeeze=False)
@@ -116,19 +117,19 @@ def activations(model, path: Path, units: int = 4) -> Path:
             ax.plot(u.numpy(), soft_threshold(u, thr).numpy(), label="all units")
         else:
             a, b = (t[layer, :units] for t in model.thresholds())
+            scale = float((a + b).max())
+            side = 3 * scale
+            u = torch.linspace(-2 * scale, side + 3 * scale, 801)
             for k in range(len(a)):
-                ab = float(a[k] + b[k])
-                side = 3 * ab
-                u = torch.linspace(-2 * ab, side + 3 * ab, 801)
                 v = prox_l1l1(u, float(a[k]), float(b[k]), side)
-                ax.plot((u / ab).numpy(), (v / ab).numpy(), color=f"C{k}",
+                ax.plot(u.numpy(), v.numpy(), color=f"C{k}", lw=2.2 - 0.4 * k,
                         label=f"unit {k + 1}: a={float(a[k]):.2g}, b={float(b[k]):.2g}")
-            ax.axhline(3, color="gray", lw=0.5, ls=":")
+            ax.axhline(side, color="gray", lw=0.5, ls=":")
         ax.axhline(0, color="gray", lw=0.5)
-        ax.set(xlabel="u / (a + b)", ylabel="Phi(u) / (a + b)", title=f"layer {layer + 1}")
+        ax.set(xlabel="u", ylabel="Phi(u)", title=f"layer {layer + 1}")
         ax.legend(fontsize=6)
-    fig.suptitle("learned activations: u the pre-activation, s = (P h_{t-1})_k = 3 (a + b) "
-                 "(dotted); plateaus at 0 and at s", fontsize=8)
+    fig.suptitle("learned activations: u the pre-activation, s = (P h_{t-1})_k = 3 max(a + b) "
+                 "(dotted); plateaus at 0 and at s, widths 2a and 2b", fontsize=8)
     return _save(fig, path)
 
 
