@@ -203,3 +203,12 @@ def test_fig4_experiment_writes_the_four_bounds(tmp_path, tiny_corpus, monkeypat
     folder = tmp_path / "paper002-fig4"
     assert "2.6801" in (folder / "fig4.md").read_text()
     assert (folder / "fig4.png").stat().st_size > 5000
+
+
+def test_a_diverged_language_model_has_infinite_perplexity_not_an_error():
+    task = LanguageModelTask("rnn", 7, 3, 4, 1, bptt=4)
+    with torch.no_grad():
+        task.head.weight.fill_(1e4)
+        task.head.weight[0].fill_(-1e4)
+    scores = task.evaluate(torch.zeros(41, dtype=torch.long), 2)  # always word 0
+    assert scores["loss"] > 700 and scores["perplexity"] == math.inf

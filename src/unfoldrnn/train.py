@@ -379,7 +379,7 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
                 row["rademacher_bound"] = bound
         history.append(row)
         score = sign * scores[task.monitor]
-        improved = score < best_val
+        improved = score < best_val or best_val == math.inf  # (inf: a diverged metric)
         best_val, bad_epochs = (score, 0) if improved else (best_val, bad_epochs + 1)
         checkpoint = {"version": CHECKPOINT_VERSION, "epoch": epoch, "task": task.state_dict(),
                       "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),

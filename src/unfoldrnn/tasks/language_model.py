@@ -165,7 +165,8 @@ class LanguageModelTask(Task):
             total += float(self._loss(codes, targets)) * targets.numel()
             words += targets.numel()
         loss = total / words
-        return {"loss": loss, "perplexity": math.exp(loss)}
+        # a diverged model's perplexity overflows a float: report it as inf
+        return {"loss": loss, "perplexity": math.exp(loss) if loss < 700 else math.inf}
 
     def model_inputs(self, split: Tensor) -> Tensor:
         """Embedded windows [m, bptt, n] of the stream (for the bounds)."""
