@@ -12,7 +12,7 @@ from unfoldrnn.models import ReweightedRNN, SistaRNN
 
 
 def row_l1(M):  # ||M||_{1,inf}, written out
-    return max(sum(abs(float(v)) for v in row) for row in M)
+    return max(sum(abs(float(v)) for v in row) for row in M.detach())
 
 
 def test_rademacher_estimate_reaches_a_linear_class_in_closed_form():
