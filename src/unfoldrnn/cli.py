@@ -47,15 +47,20 @@ TRAIN_FLAGS = {
 }
 
 
-def _parse_value(key: str, text: str):
-    """A --set value: JSON when it parses (numbers, lists, booleans), else the string."""
+def _set_values(args) -> dict:
+    """--set KEY=VALUE items (a value is JSON when it parses: numbers, lists, booleans; else
+    the string) and --tensorboard, as config keys."""
     known = {f.name for f in fields(TrainConfig)}
-    if key not in known:
-        raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(known))}")
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+    values = {"tensorboard": True} if args.tensorboard else {}
+    for item in args.set or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        key, text = item.split("=", 1)
+        if key not in known:
+            raise ConfigError(f"unknown config key {key!r}; valid keys: "
+                              f"{', '.join(sorted(known))}")
+        values[key] = _json_or_text(text)
+    return values
 
 
 def _split_counts(text: str) -> list:
@@ -71,14 +76,7 @@ def config_from_args(args) -> TrainConfig:
         value = getattr(args, key)
         if value is not None:
             values[key] = _split_counts(value) if key == "split" else value
-    if args.tensorboard:
-        values["tensorboard"] = True
-    for item in args.set or []:
-        if "=" not in item:
-            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        key, text = item.split("=", 1)
-        values[key] = _parse_value(key, text)
-    return TrainConfig.from_dict(values)
+    return TrainConfig.from_dict({**values, **_set_values(args)})
 
 
 def cmd_train(args) -> int:
@@ -249,17 +247,17 @@ def cmd_reproduce(args) -> int:
     return 0
 
 
+def _json_or_text(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def _reproduce_overrides(args) -> tuple[dict | None, list | None]:
-    overrides = {}
-    for item in args.set or []:
-        if "=" not in item:
-            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        key, text = item.split("=", 1)
-        overrides[key] = _parse_value(key, text)
-    if args.tensorboard:
-        overrides["tensorboard"] = True
-    values = [json.loads(v) for v in args.values] if args.values else None
-    return overrides or None, values
+    """(--set and --tensorboard as config keys, the --values of the swept key)."""
+    values = [_json_or_text(v) for v in args.values] if args.values else None
+    return _set_values(args) or None, values
 
 
 def _reproduce_study(args, started: float) -> int:
