@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from ..train import fit
@@ -39,6 +40,8 @@ def _storage(url: str, attempts: int = 5):
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Optuna marks heartbeats and fail_stale_trials experimental: a warning each worker loop
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     for attempt in range(attempts):
         try:
             return RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=3 * HEARTBEAT_S,
@@ -146,7 +149,11 @@ def prepare(table: str, scale: str, storage: str, models=None, data: str | None 
 
 
 def run_workers(argv: list[str], workers: int) -> int:
-    """Start ``workers`` local worker processes of the same reproduce command; wait."""
-    procs = [subprocess.Popen([sys.executable, "-m", "unfoldrnn", *argv, "--workers", "1"])
-             for _ in range(workers)]
+    """Start ``workers`` local worker processes of the same reproduce command; wait. Each
+    gets cores / workers threads (unless OMP_NUM_THREADS is set): oversubscribed OpenMP
+    threads spin and slow every worker down."""
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+    procs = [subprocess.Popen([sys.executable, "-m", "unfoldrnn", *argv, "--workers", "1"],
+                              env=env) for _ in range(workers)]
     return max(p.wait() for p in procs)
