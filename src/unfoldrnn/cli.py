@@ -132,7 +132,7 @@ def cmd_plot(args) -> int:
     if metrics.get("epochs"):
         written.append(plots.learning_curves(metrics["epochs"], out / "learning_curves.png",
                                              title=config.model))
-    test = build_data(config, progress=False)[2]
+    train, _, test = build_data(config, progress=False)
     if config.task == "reconstruction":
         with torch.no_grad():
             written.append(plots.reconstructions(test[0], {config.model: task(test[:1])[0]},
@@ -147,13 +147,11 @@ def cmd_plot(args) -> int:
         if config.task == "classification" and config.model != "sista":
             from .bounds import certify
 
-            train = build_data(config, progress=False)[0]
             with torch.no_grad():
                 report = certify(task.model, task.model_inputs(train), head=task.head,
                                  labels=train[1])
             written.append(plots.bound_vs_gamma(report, out / "bound_vs_gamma.png"))
-        m = len(build_data(config, progress=False)[0][1]) if config.task != "reconstruction" \
-            else config.split[0]
+        m = len(train[1]) if config.task != "reconstruction" else config.split[0]
         written.append(plots.bound_vs_T(out / "bound_vs_T.png", d=config.num_layers,
                                         n=task.model.input_size, h=config.hidden_size, m=m))
     print("wrote " + ", ".join(str(p) for p in written))

@@ -99,9 +99,11 @@ class _Auto:
     def __call__(self, *args):
         if _AUTO.get("failed"):
             return self.eager(*args)
-        missing = compiler_missing() if args[0].device.type == "cpu" else None
-        if missing is not None:
-            return self._fall_back(missing, args)
+        if args[0].device.type == "cpu" and "compiler_checked" not in _AUTO:
+            _AUTO["compiler_checked"] = True  # once per process: not a PATH scan per step
+            missing = compiler_missing()
+            if missing is not None:
+                return self._fall_back(missing, args)
         if self.compiled is None:
             self.compiled = _compiled_kernels()[0 if self.name == "value" else 1]
         started = time.perf_counter()

@@ -101,13 +101,13 @@ def run_table(table: str, scale: str, out: str | Path, models=None, progress=Tru
                      "parameters": metrics["parameters"],
                      "train_seconds": metrics["train_seconds"]})
     write_table(rows, spec, folder, scale, time.perf_counter() - started, trained, data,
-                overrides)
+                overrides, values)
     return rows
 
 
 def write_table(rows: list[dict], spec: Table, out: Path, scale: str, seconds: float,
                 trained: bool = True, data: str | None = None,
-                overrides: dict | None = None) -> None:
+                overrides: dict | None = None, values_run=None) -> None:
     key, metric = spec.key, spec.metric
     out.mkdir(parents=True, exist_ok=True)
     with open(out / f"{spec.folder}.csv", "w", newline="") as f:
@@ -150,7 +150,9 @@ def write_table(rows: list[dict], spec: Table, out: Path, scale: str, seconds: f
                 "c = 1, Adam with lr 3e-4, LSTM and GRU 3e-3, full softmax) and PyTorch's "
                 "word_language_model (batch 20, windows of 35 words, state carried, clip 0.25)")
     lines += ["", f"Made by `unfoldrnn reproduce {spec.name} --scale {scale} "
-                  f"--out {out.parent}" + (f" --data {data}" if data else "") + "`.",
+                  f"--out {out.parent}" + (f" --data {data}" if data else "")
+                  + (" --values " + " ".join(map(str, values_run)) if values_run else "")
+                  + "`.",
               f"Setting: {json.dumps(setting)}; {rest}.",
               f"Training time summed over the runs: {train_minutes:.1f} min"
               + (f"; wall time of this call: {seconds / 60:.1f} min." if trained else
