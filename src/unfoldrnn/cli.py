@@ -197,17 +197,11 @@ def cmd_bound(args) -> int:
 
 def _classifier_bound(args, config, task) -> int:
     """Paper 000 Prop. 3.4 / eq. 18 over a gamma grid, with the test ramp loss beside it."""
-    import torch
-
-    from .bounds import certify, ramp_loss
+    from .experiments.bound_experiments import certify_classifier
     from .train import build_data
 
     train, _, test = build_data(config, progress=False)
-    with torch.no_grad():
-        report = certify(task.model, task.model_inputs(train), head=task.head, labels=train[1],
-                         delta=args.delta, gamma=args.gamma)
-        test_scores = task.head(task.model(task.model_inputs(test))[0][:, -1])
-        test_ramp = [float(ramp_loss(test_scores, test[1], g).mean()) for g in report.gammas]
+    report, test_ramp = certify_classifier(task, train, test, args.gamma, args.delta)
     print(report)
     best = min(range(len(report.gammas)), key=lambda i: report.test_ramp_bound[i])
     print(f"  tightest: gamma={report.gammas[best]:.4g}, bound on the test ramp loss "

@@ -54,10 +54,15 @@ def _percent(name: str) -> int:
     return int(hashlib.sha1(name.encode()).hexdigest(), 16) % 100
 
 
-def speaker_split(path: str | Path) -> str:
-    """Deterministic split of a speaker: ~10% valid, ~10% test, the rest train."""
-    p = _percent(speaker_of(path))
+def _split_by_hash(name: str) -> str:
+    """Deterministic split of a name: ~10% valid, ~10% test, the rest train."""
+    p = _percent(name)
     return "valid" if p < 10 else "test" if p < 20 else "train"
+
+
+def speaker_split(path: str | Path) -> str:
+    """The split of a clip's speaker (``_split_by_hash`` of its speaker hash)."""
+    return _split_by_hash(speaker_of(path))
 
 
 def _check_args(classes: str, split: str) -> None:
@@ -113,9 +118,7 @@ def _official_clips(root: Path, classes: str) -> list[tuple[str, int, str]]:
         noise = root / "_background_noise_"
         for p in _wavs(noise) if noise.is_dir() else []:
             cuts = len(read_wav(p)) // SAMPLE_RATE
-            silence += [(f"{p}#{k}", ("valid", "test", "train", "train", "train", "train", "train",
-                                      "train", "train", "train")[_percent(f"{p.name}#{k}") % 10])
-                        for k in range(cuts)]
+            silence += [(f"{p}#{k}", _split_by_hash(f"{p.name}#{k}")) for k in range(cuts)]
         for label, pool in ((names.index("unknown"), unknown), (names.index("silence"), silence)):
             for s in SPLITS:
                 chosen = sorted((f for f in pool if f[1] == s), key=lambda f: _percent(f[0]))

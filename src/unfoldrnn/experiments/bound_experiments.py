@@ -49,15 +49,21 @@ def _train(config: TrainConfig, run_dir: Path, progress: bool) -> None:
 
 
 @torch.no_grad()
+def certify_classifier(task, train, test, gammas=None, delta: float = 0.05):
+    """(certify's report of eq. 15 and eq. 18 over ``gammas`` on the training split, the
+    measured test ramp loss at each gamma) for an unfolding classification task."""
+    report = certify(task.model, task.model_inputs(train), head=task.head, labels=train[1],
+                     delta=delta, gamma=list(gammas) if gammas else None)
+    scores = task.head(task.model(task.model_inputs(test))[0][:, -1])
+    return report, [float(ramp_loss(scores, test[1], g).mean()) for g in report.gammas]
+
+
 def classifier_bound(run_dir: Path, gammas=GAMMAS, delta: float = 0.05) -> dict:
     """eq. 15 and eq. 18 over ``gammas`` for a trained unfolding classifier, with its train
     and test ramp losses and test accuracy."""
     config, task, metrics = load_run(run_dir)
     train, _, test = build_data(config, progress=False)
-    report = certify(task.model, task.model_inputs(train), head=task.head, labels=train[1],
-                     delta=delta, gamma=list(gammas))
-    scores = task.head(task.model(task.model_inputs(test))[0][:, -1])
-    test_ramp = [float(ramp_loss(scores, test[1], g).mean()) for g in gammas]
+    report, test_ramp = certify_classifier(task, train, test, gammas, delta)
     best = min(range(len(gammas)), key=lambda i: report.test_ramp_bound[i])
     return {"rademacher": report.rademacher, "alphas": report.alphas, "betas": report.betas,
             "B_x": report.B_x, "rho": report.rho, "gammas": list(gammas),
