@@ -108,6 +108,28 @@ def test_state_is_carried_across_windows_and_detached():
     assert task._state is None
 
 
+def test_without_carry_every_window_starts_from_the_initial_state():
+    task = LanguageModelTask("reweighted", 20, 4, 6, 1, bptt=3, carry_state=False)
+    stream = torch.randint(0, 20, (61,))
+    batches = task.batches(stream, 2)
+    task.training_loss(next(batches))
+    assert task._state is None
+    scores = task.evaluate(stream, batch_size=2)
+    rows = batchify(stream, 2)
+    total = 0.0
+    with torch.no_grad():  # each window of 3 words on its own, from h0
+        for start in range(0, rows.shape[1] - 1, 3):
+            inputs, targets = rows[:, start:start + 3], rows[:, start + 1:start + 4]
+            inputs = inputs[:, : targets.shape[1]]
+            codes = task(inputs)[0]
+            total += float(F.cross_entropy(task.head(codes).reshape(-1, 20),
+                                           targets.reshape(-1), reduction="sum"))
+    assert scores["loss"] == pytest.approx(total / (rows.shape[1] - 1) / 2, rel=1e-5)
+    carried = LanguageModelTask("reweighted", 20, 4, 6, 1, bptt=3)
+    carried.load_state_dict(task.state_dict())
+    assert carried.evaluate(stream, 2)["loss"] != pytest.approx(scores["loss"], rel=1e-5)
+
+
 def test_perplexity_is_exp_of_the_mean_cross_entropy_per_word():
     task = LanguageModelTask("rnn", 7, 3, 4, 1, bptt=4)
     stream = torch.randint(0, 7, (41,))

@@ -48,11 +48,56 @@ def test_training_lowers_the_loss(tmp_path):
 def test_lambda_search_picks_the_best_trial(tmp_path):
     metrics = fit(tiny(epochs=1, lambda_search_trials=3, lambda_search_steps=2), tmp_path,
                   progress=False, log=lambda *_: None)
-    trials = metrics["lambda_search"]["trials"]
-    assert len(trials) == 3
+    search = metrics["lambda_search"]
+    trials = search["trials"]
+    assert len(trials) == 3 and search["sampler"] == "random"
     assert all(1e-5 <= t["lambda1"] <= 3 and 1e-5 <= t["lambda2"] <= 3 for t in trials)
+    assert all(t["steps"] == 2 and t["state"] == "complete" for t in trials)
+    assert len({t["lambda1"] for t in trials}) == 3  # fresh draws, not one repeated
     best = min(trials, key=lambda t: t["val_loss"])
     assert metrics["effective_config"]["lambda1"] == best["lambda1"]
+
+
+def test_lambda_search_draws_are_seeded_and_log_uniform():
+    import math
+
+    from unfoldrnn.lambda_search import _study
+
+    def draws(seed, n=400):
+        study = _study("random", "none", seed)
+        values = []
+        for _ in range(n):
+            trial = study.ask()
+            values.append(trial.suggest_float("lambda1", 1e-5, 3.0, log=True))
+            study.tell(trial, 0.0)
+        return values
+
+    first = draws(7)
+    assert first == draws(7) and first != draws(8)
+    logs = torch.tensor([math.log10(v) for v in first])
+    # log-uniform on [-5, 0.477]: mean -2.26, and about half the draws below 1e-2.26
+    assert abs(float(logs.mean()) + 2.261) < 0.25
+    assert 0.4 < float((logs < -2.261).float().mean()) < 0.6
+
+
+def test_lambda_search_with_tpe_and_median_pruner(tmp_path):
+    metrics = fit(tiny(epochs=1, lambda_search_trials=6, lambda_search_steps=4,
+                       lambda_search_sampler="tpe", lambda_search_pruner="median"),
+                  tmp_path, progress=False, log=lambda *_: None)
+    trials = metrics["lambda_search"]["trials"]
+    assert len(trials) == 6 and metrics["lambda_search"]["pruner"] == "median"
+    assert trials[0]["state"] == trials[1]["state"] == "complete"  # the pruner's start-up
+    assert any(t["state"] == "pruned" for t in trials)  # seeded: 4 of 6 trail the median
+    for t in trials:  # a pruned trial stopped early; a complete one ran every step
+        assert (t["steps"] < 4) if t["state"] == "pruned" else (t["steps"] == 4)
+    best = min((t for t in trials if t["state"] == "complete"), key=lambda t: t["val_loss"])
+    assert metrics["effective_config"]["lambda2"] == best["lambda2"]
+
+
+@pytest.mark.parametrize("key", ["lambda_search_sampler", "lambda_search_pruner"])
+def test_lambda_search_options_are_checked(key):
+    with pytest.raises(ConfigError, match=key):
+        tiny(**{key: "grid"})
 
 
 def test_run_folder_protection(tmp_path):

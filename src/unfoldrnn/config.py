@@ -27,7 +27,7 @@ TASK_KEYS = {
     "reconstruction": ("rate", "num_sequences", "split", "frame_size"),
     "classification": ("classes", "num_filters"),
     "language_model": ("embedding_size", "bptt", "adaptive_softmax", "max_train_tokens",
-                       "max_eval_tokens", "input_encoding"),
+                       "max_eval_tokens", "input_encoding", "carry_state"),
 }
 
 
@@ -46,7 +46,7 @@ def task_defaults(task: str, model: str) -> dict:
     # language model: word_language_model's batch 20 and windows of 35 words
     return {**common, "batch_size": 20, "embedding_size": 100, "bptt": 35,
             "adaptive_softmax": False, "max_train_tokens": 0, "max_eval_tokens": 0,
-            "input_encoding": "embedding", "track_bound": False}
+            "input_encoding": "embedding", "carry_state": True, "track_bound": False}
 
 
 @dataclass
@@ -77,6 +77,7 @@ class TrainConfig:
     max_train_tokens: int | None = None  # train on the stream's first tokens only (0: all)
     max_eval_tokens: int | None = None  # validate and test on the first tokens only (0: all)
     input_encoding: str | None = None  # embedding (learned) | binary (code of the word's rank)
+    carry_state: bool | None = None  # carry the state from window to window (detached)
     # optimisation
     epochs: int = 200
     batch_size: int | None = None
@@ -92,8 +93,10 @@ class TrainConfig:
     # unfolding models: (lambda1, lambda2); 0 keeps the model's default
     lambda1: float = 0.0
     lambda2: float = 0.0
-    lambda_search_trials: int = 0  # random search in [1e-5, 3] on the validation set
+    lambda_search_trials: int = 0  # Optuna trials in [1e-5, 3]^2 scored on validation loss
     lambda_search_steps: int = 20  # training steps per trial
+    lambda_search_sampler: str = "random"  # random (paper 001 Sec. 4) | tpe
+    lambda_search_pruner: str = "none"  # none | median (stop trials behind the median)
     compile_prox: bool | str = "auto"  # fuse the prox kernels: true, false, or "auto"
     cuda_graphs: bool = False  # replay forward + backward as CUDA graphs (CUDA devices only)
     tensorboard: bool = False  # per-epoch scalars and figures in RUN_DIR/tensorboard
@@ -160,6 +163,13 @@ class TrainConfig:
         if self.input_encoding not in (None, "embedding", "binary"):
             raise ConfigError(f"input_encoding must be 'embedding' or 'binary', got "
                               f"{self.input_encoding!r}")
+        from .lambda_search import PRUNERS, SAMPLERS
+
+        for name, allowed in (("lambda_search_sampler", SAMPLERS),
+                              ("lambda_search_pruner", PRUNERS)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got "
+                                  f"{getattr(self, name)!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
                               f"got {self.lr_schedule!r}")

@@ -3,8 +3,11 @@
 ``torchrun --nproc-per-node N -m unfoldrnn train ...`` starts N processes that build the
 same model from the same seed; every global batch (the same on every rank: it is drawn from
 the (seed, epoch) generator) is cut into N contiguous shards, each rank computes its shard's
-loss, and the gradients are averaged with weights = shard sizes (an all-reduce), so every
-rank takes the step of the whole global batch and the weights stay identical. Rank 0 alone
+loss through ``DistributedDataParallel``, which all-reduces the gradients in buckets during
+the backward. DDP averages the ranks' gradients uniformly; each rank's loss is scaled by
+N * count_r / sum_r count_r first, so the average is the whole global batch's gradient also
+when the shards differ in size (an uneven last batch). Every rank takes the same step and the
+weights stay identical. Rank 0 alone
 writes checkpoints, metrics and logs; evaluation and bounds see the whole split on every
 rank. Without torchrun (WORLD_SIZE unset) everything here is a no-op.
 """
@@ -15,6 +18,18 @@ import os
 
 import torch
 import torch.distributed as dist
+from torch import nn
+
+
+class _TrainingLoss(nn.Module):
+    """A task's ``training_loss`` as a module's forward, for DistributedDataParallel."""
+
+    def __init__(self, task: nn.Module):
+        super().__init__()
+        self.task = task
+
+    def forward(self, batch):
+        return self.task.training_loss(batch)
 
 
 class Ranks:
@@ -67,16 +82,23 @@ class Ranks:
         dist.all_reduce(t)
         return t.tolist()
 
-    def average_gradients(self, params: list[torch.Tensor], count: int) -> None:
-        """grad <- sum_r count_r grad_r / sum_r count_r, the whole batch's gradient."""
+    def training_loss(self, task: nn.Module, device: torch.device):
+        """``task.training_loss``; under torchrun the same wrapped in DistributedDataParallel
+        (unused parameters allowed: a carried state leaves h0 out of the graph)."""
         if not self.active:
-            return
-        grads = [p.grad for p in params if p.grad is not None]
-        device = grads[0].device if grads else torch.device("cpu")
-        total = self._sum([float(count)], device)[0]
-        for g in grads:
-            g.mul_(count / total)
-            dist.all_reduce(g)
+            return task.training_loss
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(
+            _TrainingLoss(task), device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True)
+
+    def loss_weight(self, count: int, device) -> float:
+        """N * count_r / sum_r count_r: scales this rank's mean loss so that DDP's uniform
+        average of the gradients is the mean gradient over the whole global batch."""
+        if not self.active:
+            return 1.0
+        return self.world * count / self._sum([float(count)], device)[0]
 
     def sum_stats(self, sums: dict[str, float], seen: int) -> tuple[dict[str, float], int]:
         """Epoch sums of the losses and metrics over every rank's shards."""

@@ -21,6 +21,7 @@ from torch import nn
 from .bounds import bound_regularizer, theorem_bound
 from .config import ConfigError, TrainConfig
 from .distributed import Ranks
+from .lambda_search import search_lambdas
 from .models import UNFOLDING_MODELS
 from .models.graphs import use_cuda_graphs
 from .tasks import TASKS, Task
@@ -203,47 +204,6 @@ def _epoch_generator(config: TrainConfig, epoch: int, stream: int = 0) -> torch.
     return torch.Generator().manual_seed(config.seed * 1_000_003 + epoch + stream * 7_919_000)
 
 
-# ---------------------------------------------------------------- lambda search
-
-def search_lambdas(config: TrainConfig, train, val, device, log=print) -> dict:
-    """Paper 001 Sec. 4: (lambda1, lambda2) drawn log-uniformly in [1e-5, 3.0]; each trial
-    trains ``lambda_search_steps`` steps and is scored by its validation loss."""
-    gen = torch.Generator().manual_seed(config.seed + 7919)
-    low, high = math.log(1e-5), math.log(3.0)
-    trials = []
-    for _ in range(config.lambda_search_trials):
-        l1, l2 = (math.exp(low + (high - low) * float(u)) for u in torch.rand(2, generator=gen))
-        trial = TrainConfig.from_dict({**config.to_dict(), "lambda1": l1, "lambda2": l2})
-        task = build_task(trial, train).to(device)
-        opt = torch.optim.Adam(task.parameters(), lr=config.lr)
-        try:
-            steps = 0
-            while steps < config.lambda_search_steps:
-                for batch in task.batches(train, config.batch_size,
-                                          torch.Generator().manual_seed(config.seed + steps)):
-                    task.train()
-                    loss = task.training_loss(batch)[0]
-                    opt.zero_grad()
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(task.parameters(), config.clip)
-                    opt.step()
-                    steps += 1
-                    if steps == config.lambda_search_steps:
-                        break
-            score = task.evaluate(_head(val, 4 * config.batch_size))["loss"]
-        except ValueError:  # the trial diverged (NaN reached the model's input checks)
-            score = math.inf
-        trials.append({"lambda1": l1, "lambda2": l2, "val_loss": score})
-        log(f"  lambda search: lambda1={l1:.3g} lambda2={l2:.3g} val loss {score:.4f}")
-    best = min(trials, key=lambda r: r["val_loss"] if math.isfinite(r["val_loss"]) else 1e300)
-    return {"best": best, "trials": trials}
-
-
-def _head(split, n: int):
-    """The first n items of a split (a tensor or a tuple of tensors)."""
-    return tuple(part[:n] for part in split) if isinstance(split, tuple) else split[:n]
-
-
 # ---------------------------------------------------------------- the loop
 
 def _scheduler(config: TrainConfig, opt):
@@ -305,7 +265,8 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
         extra = state["extra"]
         config = TrainConfig.from_dict(extra["effective_config"])
     elif config.model in UNFOLDING_MODELS and config.lambda_search_trials > 0:
-        search = search_lambdas(config, train, val, device, log)
+        search = search_lambdas(config, train, val, device,
+                                lambda trial: build_task(trial, train), log)
         extra["lambda_search"] = search
         config = TrainConfig.from_dict({**config.to_dict(), "lambda1": search["best"]["lambda1"],
                                         "lambda2": search["best"]["lambda2"]})
@@ -330,6 +291,7 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
         else None
     regularize = config.bound_lambda > 0 and config.model in UNFOLDING_MODELS
     params = list(task.parameters())
+    training_loss = ranks.training_loss(task, device)
     epochs_run = 0
     for epoch in range(start, config.epochs):
         if stop_after is not None and epochs_run >= stop_after:
@@ -348,16 +310,16 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
         for batch in bar:
             if noise is not None:
                 batch = task.with_input_noise(batch, config.input_noise, noise)
-            loss, stats, count = task.training_loss(ranks.shard(batch))
+            loss, stats, count = training_loss(ranks.shard(batch))
             value = loss.item()
             if ranks.any(not math.isfinite(value)):  # stop before the step spoils the weights
                 raise RunError(f"training diverged at epoch {epoch + 1}: the loss is {value}; "
                                "lower lr or clip, or change lambda1/lambda2")
-            objective = loss + config.bound_lambda * bound_regularizer(task.model) \
-                if regularize else loss
+            objective = loss * ranks.loss_weight(count, loss.device)
+            if regularize:
+                objective = objective + config.bound_lambda * bound_regularizer(task.model)
             opt.zero_grad(set_to_none=True)
             objective.backward()
-            ranks.average_gradients(params, count)
             nn.utils.clip_grad_norm_(params, config.clip)
             opt.step()
             for key, v in {"loss": value, **stats}.items():

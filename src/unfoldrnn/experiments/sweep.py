@@ -148,7 +148,10 @@ def write_table(rows: list[dict], spec: Table, out: Path, scale: str, seconds: f
     else:
         rest = ("the rest as paper 000 Sec. 4.1 (h = 100, embedding 100 = n = n0, A = I, "
                 "c = 1, Adam with lr 3e-4, LSTM and GRU 3e-3, full softmax) and PyTorch's "
-                "word_language_model (batch 20, windows of 35 words, state carried, clip 0.25)")
+                "word_language_model (batch 20, windows of 35 words, clip 0.25), "
+                + ("the state carried from window to window" if spec.fixed.get("carry_state", True)
+                   else "every window from the initial state (paper 000 Sec. 4.3: the next "
+                   "word given a history of n words)"))
     lines += ["", f"Made by `unfoldrnn reproduce {spec.name} --scale {scale} "
                   f"--out {out.parent}" + (f" --data {data}" if data else "")
                   + (" --values " + " ".join(map(str, values_run)) if values_run else "")

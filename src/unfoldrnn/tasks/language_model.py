@@ -6,6 +6,12 @@ t + 1; metric: perplexity = exp(mean cross-entropy per word). Truncated back-pro
 through time as in PyTorch's word_language_model: the stream is cut into ``batch_size``
 columns, read in windows of ``bptt`` words, the last hidden state carried into the next window
 and detached; every epoch and every evaluation starts from the model's initial state.
+``carry_state = False`` starts every window from the initial state instead: the next word
+predicted from the window's own history only, as paper 000 Sec. 4.3 states the task
+("predicting the n+1 token given a history of n such tokens"). The unfolding models need it:
+their soft-thresholded recurrence does not saturate, so a state carried over thousands of
+steps grows as fast as the learned W_1 = Z_1 (I - D^T D / c) P allows once its spectral
+radius passes 1 (results/README.md, paper 000 Table 3).
 ``adaptive_softmax`` replaces the full softmax by ``nn.AdaptiveLogSoftmaxWithLoss``;
 ``input_encoding = "binary"`` replaces the learned embedding by the fixed binary code of the
 word's frequency rank (paper 002 Sec. 6).
@@ -67,9 +73,10 @@ class LanguageModelTask(Task):
     def __init__(self, model: str, vocab_size: int, embedding_size: int = 100,
                  hidden_size: int = 100, num_layers: int = 3, bptt: int = 35,
                  adaptive_softmax: bool = False, seed: int = 0,
-                 binary_codes: Tensor | None = None, **model_kw):
+                 binary_codes: Tensor | None = None, carry_state: bool = True, **model_kw):
         super().__init__()
         self.model_name, self.vocab_size, self.bptt = model, vocab_size, bptt
+        self.carry_state = carry_state
         torch.manual_seed(seed)
         if model in UNFOLDING_MODELS:
             model_kw.setdefault("alpha" if model == "sista" else "c", 1.0)  # paper 000 Sec. 4.1
@@ -130,7 +137,8 @@ class LanguageModelTask(Task):
                                  corpus.vocab.ids.get("<unk>"))
         return cls(config.model, len(corpus.vocab), config.embedding_size, config.hidden_size,
                    config.num_layers, config.bptt, config.adaptive_softmax,
-                   seed=config.seed if seed is None else seed, binary_codes=codes, **model_kw)
+                   seed=config.seed if seed is None else seed, binary_codes=codes,
+                   carry_state=config.carry_state, **model_kw)
 
     def windows(self, stream: Tensor, columns: int):
         """(inputs [columns, <= bptt], next words) windows over the batchified stream."""
@@ -151,17 +159,18 @@ class LanguageModelTask(Task):
     def training_loss(self, batch):
         words, targets = batch
         codes, state = self(words, self._state)
-        self._state = detach_state(state)
+        self._state = detach_state(state) if self.carry_state else None
         return self._loss(codes, targets), {}, targets.numel()
 
     @torch.no_grad()
     def evaluate(self, split: Tensor, batch_size: int = 10) -> dict[str, float]:
         """Cross-entropy per word and perplexity over the whole stream, in ``batch_size``
-        columns (10, as word_language_model evaluates), the state carried throughout."""
+        columns (10, as word_language_model evaluates), the state carried throughout (with
+        ``carry_state``; else every window from the initial state)."""
         self.eval()
         total, words, state = 0.0, 0, None
         for inputs, targets in self.windows(split, min(batch_size, 10)):
-            codes, state = self(inputs, state)
+            codes, state = self(inputs, state if self.carry_state else None)
             total += float(self._loss(codes, targets)) * targets.numel()
             words += targets.numel()
         loss = total / words
