@@ -19,6 +19,7 @@ def speech_root(tmp_path_factory):
 def test_table4_writes_bounds_over_the_gamma_grid(tmp_path, speech_root, monkeypatch):
     monkeypatch.setitem(bx.SCALES["cpu"], "table4", {"epochs": 1, "hidden_size": 12,
                                                      "batch_size": 12})
+    monkeypatch.setattr(bx, "MONTE_CARLO", {"draws": 1, "steps": 3, "restarts": 1})
     rows = bx.run_table4(str(speech_root), tmp_path, progress=False, log=lambda *_: None)
     assert [(r["model"], r["lambda"]) for r in rows] == [
         (m, lam) for m in ("reweighted", "l1l1") for lam in (0.52, 1.40, 3.73)]
@@ -29,6 +30,7 @@ def test_table4_writes_bounds_over_the_gamma_grid(tmp_path, speech_root, monkeyp
             assert gap == pytest.approx(2 * r["rho"] / g * r["rademacher"]
                                         + 4 * math.sqrt(2 * math.log(4 / 0.05) / r["m"]))
         assert r["best_bound"] == min(r["bound"])
+        assert 0 < r["monte_carlo"] < r["rademacher"]  # a lower estimate under the bound
         assert all(0 <= v <= 1 for v in r["train_ramp"] + r["test_ramp"])
     folder = tmp_path / "paper000-table4"
     table = (folder / "table4.md").read_text()

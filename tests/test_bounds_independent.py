@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from unfoldrnn import bounds
-from unfoldrnn.models import ReweightedRNN, SistaRNN
+from unfoldrnn.models import L1L1RNN, ReweightedRNN, SistaRNN
 
 
 def row_l1(M):  # ||M||_{1,inf}, written out
@@ -31,6 +31,40 @@ def test_rademacher_estimate_reaches_a_linear_class_in_closed_form():
                                                                             dtype=torch.float64)],
                                         [2 * r], m, draws=400, steps=5, restarts=1)
     assert double == pytest.approx(2 * estimate, rel=1e-6)
+
+
+def test_rademacher_estimate_of_a_vector_class_takes_the_best_output():
+    # f(x) = (w.x, 2 w.x): the sup over outputs is the second, 2 r ||(1/m) sum eps_i x_i||_inf
+    # (a mean over the outputs would give 1.5x the scalar value, a sum 3x)
+    g = torch.Generator().manual_seed(1)
+    m, n, r = 8, 4, 1.0
+    x = torch.randn(m, n, generator=g, dtype=torch.float64)
+    exact = sum(2 * r * float((torch.tensor(eps, dtype=torch.float64) @ x).abs().max()) / m
+                for eps in itertools.product((-1, 1), repeat=m)) / 2 ** m
+    estimate = bounds.rademacher_estimate(
+        lambda w: torch.stack([x @ w[0][0], 2 * x @ w[0][0]], dim=1),
+        [torch.zeros(1, n, dtype=torch.float64)], [r], m, draws=400, steps=5, restarts=1)
+    assert estimate == pytest.approx(exact, rel=0.05)
+
+
+@pytest.mark.parametrize("cls", [ReweightedRNN, L1L1RNN])
+def test_unfolding_class_contains_the_model_and_its_estimate_sits_below_eq_15(cls):
+    from unfoldrnn.bounds.montecarlo import unfolding_class
+
+    torch.manual_seed(0)
+    model = cls(3, 5, 2, c=1.0)
+    with torch.no_grad():  # move away from the identity initialisation
+        model.P.add_(0.2 * torch.randn(5, 5))
+        model.h0.add_(0.3)
+    x = torch.randn(16, 4, 3)
+    function, init, radii = unfolding_class(model, x)
+    assert len(init) == (4 if cls is ReweightedRNN else 3)  # l1-l1: W_1, W_2 and one U
+    torch.testing.assert_close(function(init), model(x)[0][:, -1], rtol=1e-5, atol=1e-5)
+    report = bounds.certify(model, x)
+    assert radii[0] == pytest.approx(report.alphas[0], rel=1e-5)  # the trained norms
+    assert radii[-1] == pytest.approx(report.betas[-1], rel=1e-5)
+    estimate = bounds.rademacher_estimate(function, init, radii, 16, draws=4, steps=20)
+    assert 0 < estimate < report.rademacher
 
 
 def test_certify_norms_from_matrices_rebuilt_by_hand():

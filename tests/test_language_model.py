@@ -125,7 +125,7 @@ def test_without_carry_every_window_starts_from_the_initial_state():
             total += float(F.cross_entropy(task.head(codes).reshape(-1, 20),
                                            targets.reshape(-1), reduction="sum"))
     assert scores["loss"] == pytest.approx(total / (rows.shape[1] - 1) / 2, rel=1e-5)
-    carried = LanguageModelTask("reweighted", 20, 4, 6, 1, bptt=3)
+    carried = LanguageModelTask("reweighted", 20, 4, 6, 1, bptt=3, carry_state=True)
     carried.load_state_dict(task.state_dict())
     assert carried.evaluate(stream, 2)["loss"] != pytest.approx(scores["loss"], rel=1e-5)
 
@@ -173,6 +173,9 @@ def test_language_model_config(tmp_path, tiny_corpus):
     config = TrainConfig(task="language_model", data=str(tiny_corpus))
     assert (config.bptt, config.batch_size, config.hidden_size, config.track_bound) == \
         (35, 20, 100, False)
+    assert config.carry_state is False  # reweighted: a carried state diverges
+    lstm = TrainConfig(task="language_model", data=str(tiny_corpus), model="lstm")
+    assert lstm.carry_state is True  # word_language_model's convention
     with pytest.raises(ConfigError, match="bptt applies to task language_model only"):
         TrainConfig(bptt=20)
     with pytest.raises(ConfigError, match="Penn Treebank folder"):

@@ -22,9 +22,6 @@ def test_speech_classifier_learns_well_above_chance(tmp_path):
     assert accuracy > 3 / 12  # chance is 1/12
 
 
-@pytest.mark.xfail(reason="open: unfolding language models diverge with the state carried "
-                          "across windows at c = 1 (results/README.md, paper 000 Table 3)",
-                   strict=False)
 def test_ptb_language_model_falls_far_below_the_vocabulary_size(tmp_path):
     out = tmp_path / "run"
     assert main(["train", "--task", "language_model", "--data", str(SHARED / "ptb"),

@@ -14,7 +14,7 @@ import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from .models import MODEL_NAMES
+from .models import MODEL_NAMES, UNFOLDING_MODELS
 
 
 class ConfigError(ValueError):
@@ -46,7 +46,10 @@ def task_defaults(task: str, model: str) -> dict:
     # language model: word_language_model's batch 20 and windows of 35 words
     return {**common, "batch_size": 20, "embedding_size": 100, "bptt": 35,
             "adaptive_softmax": False, "max_train_tokens": 0, "max_eval_tokens": 0,
-            "input_encoding": "embedding", "carry_state": True, "track_bound": False}
+            "input_encoding": "embedding", "track_bound": False,
+            # the unfolding models' soft-thresholded state does not saturate: carried over
+            # the whole stream it diverges, so they start every window afresh by default
+            "carry_state": model not in UNFOLDING_MODELS}
 
 
 @dataclass
@@ -77,7 +80,9 @@ class TrainConfig:
     max_train_tokens: int | None = None  # train on the stream's first tokens only (0: all)
     max_eval_tokens: int | None = None  # validate and test on the first tokens only (0: all)
     input_encoding: str | None = None  # embedding (learned) | binary (code of the word's rank)
-    carry_state: bool | None = None  # carry the state from window to window (detached)
+    # carry the state from window to window, detached (default: yes, but not for the
+    # unfolding models, whose carried state diverges)
+    carry_state: bool | None = None
     # optimisation
     epochs: int = 200
     batch_size: int | None = None

@@ -11,7 +11,7 @@ from .margin import (
     margins,
     ramp_loss,
 )
-from .montecarlo import project_rows_l1, rademacher_estimate
+from .montecarlo import project_rows_l1, rademacher_estimate, unfolding_class
 from .norms import (
     frobenius,
     geometric_sum,
@@ -72,6 +72,7 @@ __all__ = [
     "per_step_rms_bounds",
     "project_rows_l1",
     "rademacher_estimate",
+    "unfolding_class",
     "ramp_loss",
     "reweighted_step_rademacher",
     "rnn_bounds",

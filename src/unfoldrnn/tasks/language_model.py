@@ -6,12 +6,13 @@ t + 1; metric: perplexity = exp(mean cross-entropy per word). Truncated back-pro
 through time as in PyTorch's word_language_model: the stream is cut into ``batch_size``
 columns, read in windows of ``bptt`` words, the last hidden state carried into the next window
 and detached; every epoch and every evaluation starts from the model's initial state.
-``carry_state = False`` starts every window from the initial state instead: the next word
-predicted from the window's own history only, as paper 000 Sec. 4.3 states the task
-("predicting the n+1 token given a history of n such tokens"). The unfolding models need it:
-their soft-thresholded recurrence does not saturate, so a state carried over thousands of
-steps grows as fast as the learned W_1 = Z_1 (I - D^T D / c) P allows once its spectral
-radius passes 1 (results/README.md, paper 000 Table 3).
+``carry_state = False`` (the default for the unfolding models) starts every window from the
+initial state instead: the next word predicted from the window's own history only, as paper
+000 Sec. 4.3 states the task ("predicting the n+1 token given a history of n such tokens").
+The unfolding models need it: the linear part W_1 = Z_1 (I - D^T D / c) P of their
+recurrence starts at spectral radius ~1 (I - D^T D keeps eigenvalues near 1 where D is weak)
+and its soft threshold does not saturate, so a state carried over thousands of steps
+integrates its inputs and bursts once ||W_1||_2 > 1 (results/README.md, paper 000 Table 3).
 ``adaptive_softmax`` replaces the full softmax by ``nn.AdaptiveLogSoftmaxWithLoss``;
 ``input_encoding = "binary"`` replaces the learned embedding by the fixed binary code of the
 word's frequency rank (paper 002 Sec. 6).
@@ -73,10 +74,12 @@ class LanguageModelTask(Task):
     def __init__(self, model: str, vocab_size: int, embedding_size: int = 100,
                  hidden_size: int = 100, num_layers: int = 3, bptt: int = 35,
                  adaptive_softmax: bool = False, seed: int = 0,
-                 binary_codes: Tensor | None = None, carry_state: bool = True, **model_kw):
+                 binary_codes: Tensor | None = None, carry_state: bool | None = None,
+                 **model_kw):
         super().__init__()
         self.model_name, self.vocab_size, self.bptt = model, vocab_size, bptt
-        self.carry_state = carry_state
+        # default: carried, except for the unfolding models (see the module docstring)
+        self.carry_state = model not in UNFOLDING_MODELS if carry_state is None else carry_state
         torch.manual_seed(seed)
         if model in UNFOLDING_MODELS:
             model_kw.setdefault("alpha" if model == "sista" else "c", 1.0)  # paper 000 Sec. 4.1
