@@ -127,7 +127,9 @@ def test_compiled_kernels_match_eager():
 
 def _fresh_auto(monkeypatch):
     from unfoldrnn import prox
+    from unfoldrnn.models import _native
 
+    monkeypatch.setattr(_native, "_STATE", {})  # the C++ loops: built again, or not
     monkeypatch.setattr(prox, "_AUTO", {})
     monkeypatch.setattr(prox, "_AUTO_KERNELS", (prox._Auto("value", prox.prox_value),
                                                 prox._Auto("backward", prox.prox_backward)))

@@ -43,7 +43,9 @@ TRAIN_FLAGS = {
     "seed": (int, "random seed"),
     "device": (str, "'auto', 'cpu' or 'cuda'"),
     "bound_lambda": (float, "weight of the bound regulariser sum_l ||W_l||_1,inf"),
-    "lambda_search_trials": (int, "random-search trials for (lambda1, lambda2)"),
+    "lambda_search_trials": (int, "Optuna trials of the (lambda1, lambda2) search (random "
+                                  "sampling; --set lambda_search_sampler=tpe, "
+                                  "lambda_search_pruner=median)"),
 }
 
 

@@ -102,7 +102,9 @@ class TrainConfig:
     lambda_search_steps: int = 20  # training steps per trial
     lambda_search_sampler: str = "random"  # random (paper 001 Sec. 4) | tpe
     lambda_search_pruner: str = "none"  # none | median (stop trials behind the median)
-    compile_prox: bool | str = "auto"  # fuse the prox kernels: true, false, or "auto"
+    # "auto": the C++ time loops on the CPU (torch.compile'd prox on a GPU), falling back to
+    # Python; true: torch.compile the prox kernels; false: eager Python loops
+    compile_prox: bool | str = "auto"
     cuda_graphs: bool = False  # replay forward + backward as CUDA graphs (CUDA devices only)
     tensorboard: bool = False  # per-epoch scalars and figures in RUN_DIR/tensorboard
     # extra keyword arguments of the model's constructor, e.g. {nonlinearity = "relu",

@@ -16,10 +16,14 @@ Why by hand: autograd would accumulate every weight gradient with one rank-B upd
 step (T d small GEMMs plus T d full-size additions). Here the backward loop carries only the
 state gradients and stores them; weight gradients are then a few large GEMMs over all T*B
 rows, as cuDNN does for torch.nn.RNN. Saved for backward: every layer output and s_t,
-(d + 1) T B h numbers (10 MiB for B = 32, T = 20, d = 3, h = 1024 in float32). Per-step
-results are kept in lists and stacked once (one copy instead of T d small ones), so each
-stack briefly doubles its buffer; the backward pass holds the per-step du and du Z_l,
-2 d T B h more numbers, while it runs.
+(d + 1) T B h numbers (10 MiB for B = 32, T = 20, d = 3, h = 1024 in float32); the backward
+pass holds the per-step du and du Z_l, 2 d T B h more numbers, while it runs.
+
+The time loops run in C++ on the CPU with compile_prox="auto" (``_recurrence.cpp``: the same
+GEMMs, the prox and its derivative fused into one loop per layer step, results written in
+place, no Python or torch.compile dispatch per step); elsewhere, or where the extension
+cannot be built, in Python with the prox kernels of ``prox_kernels(compile_prox)``, which
+keep per-step results in lists and stack them once.
 """
 
 from __future__ import annotations
@@ -35,66 +39,98 @@ def _gradient_step(z: Tensor, L: Tensor | None, K: Tensor) -> Tensor:
     return torch.addmm(z, z if L is None else z @ L, K, alpha=-1.0)
 
 
+def _native_loops(compiled: bool | str, X: Tensor):
+    """The C++ loops for compile_prox="auto" on CPU tensors (None: the Python loops)."""
+    if compiled != "auto" or X.device.type != "cpu":
+        return None
+    from ._native import recurrence
+
+    return recurrence()
+
+
+def _python_forward(X, h0, PT, Z, L, K, a, b, compiled, ctx):
+    """The forward time loop in Python: (V [d, T, B, h], S [T, B, h])."""
+    prox_value, ctx.prox_backward = prox_kernels(compiled)
+    T, B, h = X.shape
+    d = a.shape[0]
+    outputs = [[] for _ in range(d)]  # every layer's output z^(l), stacked at the end
+    sides = []  # side information s_t = P h_{t-1} = z^(0)
+    h_prev = h0
+    for t in range(T):
+        s = h_prev @ PT
+        sides.append(s)
+        z = s
+        for layer in range(d):
+            u = _gradient_step(z, L, K).add_(X[t])
+            if Z is not None:
+                u = u @ Z[layer].T
+            z = prox_value(u, a[layer], b[layer], s)
+            outputs[layer].append(z)
+        h_prev = z
+    V = torch.stack([torch.stack(o) for o in outputs])
+    S = torch.stack(sides)
+    return V, S
+
+
+def _python_backward(ctx, grad_codes, PT, Z, L, K, V, S):
+    """The backward time loop in Python: (GU, GY [d, T, B, h], GS [T, B, h], ga, gb [d, h],
+    dLoss/dh0)."""
+    d, T, B, h = V.shape
+    GU = [[None] * T for _ in range(d)]  # dLoss/du
+    GY = [[None] * T for _ in range(d)]  # dLoss/d(r + X_t) = du Z_l
+    GR = [None] * T  # dLoss/ds_t
+    ga = V.new_zeros(d, h)
+    gb = V.new_zeros(d, h)
+    g_next = V.new_zeros(B, h)  # dLoss/dh_t carried back from step t + 1
+    for t in reversed(range(T)):
+        s = S[t]
+        gv = grad_codes[t] + g_next
+        gs = torch.zeros_like(s)
+        for layer in reversed(range(d)):
+            gu, g_a, g_b, g_s = ctx.prox_backward(gv, V[layer, t], s)
+            GU[layer][t] = gu
+            ga[layer] += g_a.sum(0)
+            gb[layer] += g_b.sum(0)
+            gs += g_s
+            gy = gu @ Z[layer] if Z is not None else gu
+            GY[layer][t] = gy
+            gK = gy @ K.T
+            gz = gy - (gK if L is None else gK @ L.T)
+            if layer > 0:
+                gv = gz
+            else:
+                gs += gz
+        GR[t] = gs
+        g_next = gs @ PT.T
+    GU = torch.stack([torch.stack(g) for g in GU])
+    GY = torch.stack([torch.stack(g) for g in GY])
+    GS = torch.stack(GR)
+    return GU, GY, GS, ga, gb, g_next
+
+
 class UnrolledL1L1(torch.autograd.Function):
     @staticmethod
     def forward(ctx, X: Tensor, h0: Tensor, PT: Tensor, Z: Tensor | None, L: Tensor | None,
                 K: Tensor, a: Tensor, b: Tensor, compiled: bool | str = False) -> Tensor:
-        prox_value, ctx.prox_backward = prox_kernels(compiled)
-        T, B, h = X.shape
-        d = a.shape[0]
-        outputs = [[] for _ in range(d)]  # every layer's output z^(l), stacked at the end
-        sides = []  # side information s_t = P h_{t-1} = z^(0)
-        h_prev = h0
-        for t in range(T):
-            s = h_prev @ PT
-            sides.append(s)
-            z = s
-            for layer in range(d):
-                u = _gradient_step(z, L, K).add_(X[t])
-                if Z is not None:
-                    u = u @ Z[layer].T
-                z = prox_value(u, a[layer], b[layer], s)
-                outputs[layer].append(z)
-            h_prev = z
-        V = torch.stack([torch.stack(o) for o in outputs])
-        S = torch.stack(sides)
+        native = _native_loops(compiled, X)
+        ctx.native = native
+        if native is not None:
+            V, S = native.recurrence_forward(X, h0, PT, Z, L, K, a, b)
+        else:
+            V, S = _python_forward(X, h0, PT, Z, L, K, a, b, compiled, ctx)
         ctx.save_for_backward(X, h0, PT, Z, L, K, V, S)
-        return V[d - 1].clone()
+        return V[-1].clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_codes: Tensor):
         X, h0, PT, Z, L, K, V, S = ctx.saved_tensors
         d, T, B, h = V.shape
-        GU = [[None] * T for _ in range(d)]  # dLoss/du
-        GY = [[None] * T for _ in range(d)]  # dLoss/d(r + X_t) = du Z_l
-        GR = [None] * T  # dLoss/ds_t
-        ga = V.new_zeros(d, h)
-        gb = V.new_zeros(d, h)
-        g_next = torch.zeros_like(h0)  # dLoss/dh_t carried back from step t + 1
-        for t in reversed(range(T)):
-            s = S[t]
-            gv = grad_codes[t] + g_next
-            gs = torch.zeros_like(s)
-            for layer in reversed(range(d)):
-                gu, g_a, g_b, g_s = ctx.prox_backward(gv, V[layer, t], s)
-                GU[layer][t] = gu
-                ga[layer] += g_a.sum(0)
-                gb[layer] += g_b.sum(0)
-                gs += g_s
-                gy = gu @ Z[layer] if Z is not None else gu
-                GY[layer][t] = gy
-                gK = gy @ K.T
-                gz = gy - (gK if L is None else gK @ L.T)
-                if layer > 0:
-                    gv = gz
-                else:
-                    gs += gz
-            GR[t] = gs
-            g_next = gs @ PT.T
-        GU = torch.stack([torch.stack(g) for g in GU])
-        GY = torch.stack([torch.stack(g) for g in GY])
-        GS = torch.stack(GR)
+        if ctx.native is not None:
+            GU, GY, GS, ga, gb, g_next = ctx.native.recurrence_backward(
+                grad_codes, PT, Z, L, K, V, S)
+        else:
+            GU, GY, GS, ga, gb, g_next = _python_backward(ctx, grad_codes, PT, Z, L, K, V, S)
 
         # weight gradients: one GEMM over all T * B rows per matrix
         rows = T * B

@@ -126,7 +126,8 @@ class _L1L1Family(_Unfolding):
         h, d = hidden_size, num_layers
         if compile_prox not in (True, False, "auto"):
             raise ValueError(f"compile_prox must be True, False or 'auto', got {compile_prox!r}")
-        # torch.compile the prox kernels: faster, slow first call; "auto" falls back to eager
+        # "auto": C++ time loops on the CPU, compiled prox kernels on a GPU (falling back to
+        # the eager Python loops); True: torch.compile the prox kernels; False: eager
         self.compile_prox = compile_prox
         self.P = nn.Parameter(torch.eye(h))
         if self.reweighted:

@@ -1,0 +1,51 @@
+"""The C++ time loops of the l1-l1 family (``_recurrence.cpp``), built once per machine.
+
+``recurrence()`` returns the compiled module (``recurrence_forward``,
+``recurrence_backward``) or None where it cannot be built (no C++ compiler or ninja, a
+build error): then the caller runs its Python loops, after one warning. The build takes
+about a minute the first time and is cached by torch in ~/.cache/torch_extensions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from pathlib import Path
+
+SOURCE = Path(__file__).with_name("_recurrence.cpp")
+_STATE: dict[str, object] = {}
+log = logging.getLogger("unfoldrnn")
+
+
+def recurrence():
+    """The built extension, or None (with one warning per process) where it cannot be."""
+    if "module" not in _STATE:
+        _STATE["module"] = _build()
+    return _STATE["module"]
+
+
+def _build():
+    from ..prox import compiler_missing
+
+    missing = compiler_missing()
+    if missing is not None:
+        return _unavailable(missing)
+    started = time.perf_counter()
+    try:
+        from torch.utils.cpp_extension import load
+
+        module = load("unfoldrnn_recurrence", [str(SOURCE)], extra_cflags=["-O3"],
+                      verbose=False)
+    except Exception as err:  # any build failure: the Python loops, never a failed run
+        return _unavailable(f"{type(err).__name__}: {str(err).splitlines()[0][:160]}")
+    seconds = time.perf_counter() - started
+    if seconds > 1:
+        log.info("built the C++ recurrence in %.1f s (once per machine)", seconds)
+    return module
+
+
+def _unavailable(reason: str):
+    warnings.warn(f"compile_prox='auto': the C++ recurrence cannot be built ({reason}); "
+                  "the unfolding RNNs run their Python loops", RuntimeWarning, stacklevel=4)
+    return None

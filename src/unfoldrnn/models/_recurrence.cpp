@@ -1,0 +1,161 @@
+// The time loops of UnrolledL1L1 (_unrolled.py) in C++: the same GEMMs through ATen, the
+// prox of paper 001 eq. 6-7 and its derivative as one fused loop per layer step, results
+// written straight into preallocated [d, T, B, h] buffers. Python keeps the weight
+// gradients (a few large GEMMs over all T * B rows). Built once per machine by
+// torch.utils.cpp_extension.load_inline (see _native.py); CPU tensors only.
+#include <torch/extension.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace {
+
+// v = clamp(u - m, k1, k2) + relu(u - a - b - k2) - relu(k1 - a - b - u), m = sign(s) (a - b)
+// (the closed form of prox.prox_value, operation for operation; branch-free, so it vectorises)
+template <typename scalar_t>
+void prox_forward(const scalar_t* __restrict__ u, const scalar_t* __restrict__ a,
+                  const scalar_t* __restrict__ b, const scalar_t* __restrict__ s,
+                  scalar_t* __restrict__ v, int64_t rows, int64_t h) {
+  for (int64_t i = 0; i < rows; ++i) {
+    const scalar_t* __restrict__ ui = u + i * h;
+    const scalar_t* __restrict__ si = s + i * h;
+    scalar_t* __restrict__ vi = v + i * h;
+    for (int64_t j = 0; j < h; ++j) {
+      const scalar_t sj = si[j], uj = ui[j], aj = a[j], bj = b[j];
+      const scalar_t k1 = sj < 0 ? sj : scalar_t(0), k2 = sj > 0 ? sj : scalar_t(0);
+      const scalar_t ab = aj + bj;
+      const scalar_t m = sj < 0 ? bj - aj : aj - bj;
+      scalar_t w = uj - m;
+      w = w < k1 ? k1 : w;
+      w = w > k2 ? k2 : w;
+      const scalar_t up = uj - ab - k2, down = k1 - ab - uj;
+      w += up > 0 ? up : scalar_t(0);
+      w -= down > 0 ? down : scalar_t(0);
+      vi[j] = w;
+    }
+  }
+}
+
+// prox.prox_backward read off v and s: d/du into gu, d/ds added to gs, d/da and d/db summed
+// over the rows into ga, gb
+template <typename scalar_t>
+void prox_backward(const scalar_t* __restrict__ g, const scalar_t* __restrict__ v,
+                   const scalar_t* __restrict__ s, scalar_t* __restrict__ gu,
+                   scalar_t* __restrict__ gs, scalar_t* __restrict__ ga,
+                   scalar_t* __restrict__ gb, int64_t rows, int64_t h) {
+  for (int64_t i = 0; i < rows; ++i) {
+    const scalar_t* __restrict__ gi = g + i * h;
+    const scalar_t* __restrict__ vi = v + i * h;
+    const scalar_t* __restrict__ si = s + i * h;
+    scalar_t* __restrict__ gui = gu + i * h;
+    scalar_t* __restrict__ gsi = gs + i * h;
+    for (int64_t j = 0; j < h; ++j) {
+      const scalar_t sj = si[j], vj = vi[j], gj = gi[j];
+      const scalar_t k1 = sj < 0 ? sj : scalar_t(0), k2 = sj > 0 ? sj : scalar_t(0);
+      const bool upper = vj > k2, lower = vj < k1;
+      const scalar_t du = (vj == k1) | (vj == k2) ? scalar_t(0) : gj;
+      const scalar_t outer = lower ? gj : (upper ? -gj : scalar_t(0));
+      const scalar_t inside = upper | lower ? scalar_t(0) : du;
+      const scalar_t mid = sj < 0 ? -inside : inside;
+      gui[j] = du;
+      gsi[j] += (vj == sj) & (sj != 0) ? gj : scalar_t(0);
+      ga[j] += outer - mid;
+      gb[j] += outer + mid;
+    }
+  }
+}
+
+// r = z - (z L) K (L undefined: z - z K), the gradient step of _unrolled._gradient_step
+at::Tensor gradient_step(const at::Tensor& z, const at::Tensor& L, const at::Tensor& K) {
+  return at::addmm(z, L.defined() ? at::mm(z, L) : z, K, 1, -1);
+}
+
+}  // namespace
+
+// X [T, B, h], h0 [B, h], PT [h, h], Z [d, h, h] or undefined, L, K, a, b [d, h]
+// -> (V [d, T, B, h]: every layer's output, S [T, B, h]: the side information P h_{t-1})
+std::vector<at::Tensor> recurrence_forward(const at::Tensor& X, const at::Tensor& h0,
+                                           const at::Tensor& PT, const c10::optional<at::Tensor>& Z,
+                                           const c10::optional<at::Tensor>& L, const at::Tensor& K,
+                                           const at::Tensor& a, const at::Tensor& b) {
+  const int64_t T = X.size(0), B = X.size(1), h = X.size(2), d = a.size(0);
+  const at::Tensor Lt = L.has_value() ? L->contiguous() : at::Tensor();
+  at::Tensor V = at::empty({d, T, B, h}, X.options());
+  at::Tensor S = at::empty({T, B, h}, X.options());
+  at::Tensor ac = a.contiguous(), bc = b.contiguous();
+  at::Tensor h_prev = h0.contiguous();
+  for (int64_t t = 0; t < T; ++t) {
+    at::Tensor s = S[t];
+    at::mm_out(s, h_prev, PT);
+    at::Tensor z = s;
+    for (int64_t layer = 0; layer < d; ++layer) {
+      at::Tensor u = gradient_step(z, Lt, K).add_(X[t]);
+      if (Z.has_value()) u = at::mm(u, (*Z)[layer].t());
+      u = u.contiguous();
+      at::Tensor v = V[layer][t];
+      AT_DISPATCH_FLOATING_TYPES(X.scalar_type(), "prox_forward", [&] {
+        prox_forward<scalar_t>(u.data_ptr<scalar_t>(), ac[layer].data_ptr<scalar_t>(),
+                               bc[layer].data_ptr<scalar_t>(), s.data_ptr<scalar_t>(),
+                               v.data_ptr<scalar_t>(), B, h);
+      });
+      z = v;
+    }
+    h_prev = z;
+  }
+  return {V, S};
+}
+
+// -> (GU [d, T, B, h]: dLoss/du, GY: dLoss/d(r + X_t) = du Z_l (GU itself without Z),
+//     GS [T, B, h]: dLoss/ds_t, ga, gb [d, h], dLoss/dh0 [B, h])
+std::vector<at::Tensor> recurrence_backward(const at::Tensor& grad_codes, const at::Tensor& PT,
+                                            const c10::optional<at::Tensor>& Z,
+                                            const c10::optional<at::Tensor>& L,
+                                            const at::Tensor& K, const at::Tensor& V,
+                                            const at::Tensor& S) {
+  const int64_t d = V.size(0), T = V.size(1), B = V.size(2), h = V.size(3);
+  const at::Tensor Lt = L.has_value() ? L->t() : at::Tensor();
+  const at::Tensor Kt = K.t();
+  const at::Tensor grads = grad_codes.contiguous();
+  at::Tensor GU = at::empty_like(V);
+  at::Tensor GY = Z.has_value() ? at::empty_like(V) : GU;
+  at::Tensor GS = at::empty_like(S);
+  at::Tensor ga = at::zeros({d, h}, V.options());
+  at::Tensor gb = at::zeros({d, h}, V.options());
+  at::Tensor g_next = at::zeros({B, h}, V.options());
+  for (int64_t t = T - 1; t >= 0; --t) {
+    at::Tensor s = S[t];
+    at::Tensor gv = grads[t] + g_next;
+    at::Tensor gs = GS[t];
+    gs.zero_();
+    for (int64_t layer = d - 1; layer >= 0; --layer) {
+      at::Tensor gu = GU[layer][t];
+      at::Tensor vt = V[layer][t];
+      gv = gv.contiguous();
+      AT_DISPATCH_FLOATING_TYPES(V.scalar_type(), "prox_backward", [&] {
+        prox_backward<scalar_t>(gv.data_ptr<scalar_t>(), vt.data_ptr<scalar_t>(),
+                                s.data_ptr<scalar_t>(), gu.data_ptr<scalar_t>(),
+                                gs.data_ptr<scalar_t>(), ga[layer].data_ptr<scalar_t>(),
+                                gb[layer].data_ptr<scalar_t>(), B, h);
+      });
+      at::Tensor gy = gu;
+      if (Z.has_value()) {
+        gy = GY[layer][t];
+        at::mm_out(gy, gu, (*Z)[layer]);
+      }
+      at::Tensor gK = at::mm(gy, Kt);
+      at::Tensor gz = Lt.defined() ? at::addmm(gy, gK, Lt, 1, -1) : gy - gK;
+      if (layer > 0) {
+        gv = gz;
+      } else {
+        gs.add_(gz);
+      }
+    }
+    g_next = at::mm(gs, PT.t());
+  }
+  return {GU, GY, GS, ga, gb, g_next};
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("recurrence_forward", &recurrence_forward, "UnrolledL1L1 forward loop");
+  m.def("recurrence_backward", &recurrence_backward, "UnrolledL1L1 backward loop");
+}
