@@ -43,7 +43,7 @@ def learning_curves(history: list[dict], path: Path, title: str = "") -> Path:
         bounds = [r["rademacher_bound"] for r in history]
         axes[2].plot(epochs, bounds, color="C3")
         axes[2].set(xlabel="epoch", ylabel="R_S bound (paper 000 eq. 15)", yscale="log",
-                    title="vacuous (> 1): says nothing of a loss in [0, 1]"
+                    title="vacuous (> 1): says nothing\nof a loss in [0, 1]"
                     if min(bounds) > 1 else "R_S bound")
     return _save(fig, path)
 
