@@ -30,8 +30,10 @@ COMPILED = ("reweighted", "l1l1")  # models with a compile_prox option (default 
 
 
 def make_models(names, n, n0, h, d, device):
-    """torch's RNN/GRU/LSTM, every named model with its defaults, and variants: ``+eager``
-    (compile_prox=False) and, on CUDA, ``+graph`` (forward and backward as CUDA graphs)."""
+    """torch's RNN/GRU/LSTM, every named model with its defaults (compile_prox="auto": the
+    C++ loops on the CPU), and variants: ``+compile`` (compile_prox=True: Python loops,
+    torch.compile'd prox), ``+eager`` (compile_prox=False) and, on CUDA, ``+graph``
+    (forward and backward as CUDA graphs)."""
     models = {}
     for label, cls in TORCH_BASELINES.items():
         models[label] = cls(n, h, d, batch_first=True)
@@ -39,6 +41,7 @@ def make_models(names, n, n0, h, d, device):
         kw = {"signal_size": n0} if name in UNFOLDING_MODELS else {}
         models[name] = build(name, n, h, d, **kw)
         if name in COMPILED:
+            models[name + "+compile"] = build(name, n, h, d, compile_prox=True, **kw)
             models[name + "+eager"] = build(name, n, h, d, compile_prox=False, **kw)
     models = {k: m.to(device) for k, m in models.items()}
     if device.type == "cuda":

@@ -153,9 +153,10 @@ def test_cli_train_evaluate_plot_bound_for_a_classifier(tmp_path, speech_root, c
     assert main(["plot", str(run)]) == 0
     for name in ("learning_curves", "confusion", "activations", "bound_vs_T", "bound_vs_gamma"):
         assert (run / "plots" / f"{name}.png").stat().st_size > 1000
-    assert main(["bound", str(run), "--gamma", "0.5", "2"]) == 0
+    assert main(["bound", str(run), "--gamma", "0.5", "2", "--monte-carlo"]) == 0
     report = json.loads((run / "bound.json").read_text())
     assert report["gammas"] == [0.5, 2] and len(report["test_ramp_loss"]) == 2
+    assert 0 < report["monte_carlo"] < report["rademacher"]
     assert report["rho"] > 0 and report["m"] == 36
     assert report["lambda_0"] == pytest.approx(report["alphas"][0])  # d = 1
 
