@@ -73,3 +73,11 @@ def test_a_failed_build_falls_back_to_the_python_loops_with_one_warning(monkeypa
         again = model(x)[0]
     model.compile_prox = False
     assert torch.equal(codes, model(x)[0]) and torch.equal(again, codes)
+
+
+def test_the_environment_can_turn_the_cpp_loops_off(monkeypatch):
+    monkeypatch.setattr(_native, "_STATE", {})
+    monkeypatch.setenv("UNFOLDRNN_NATIVE", "0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # off on purpose: no warning
+        assert _native.recurrence() is None

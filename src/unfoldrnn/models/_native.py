@@ -4,11 +4,13 @@
 ``recurrence_backward``) or None where it cannot be built (no C++ compiler or ninja, a
 build error): then the caller runs its Python loops, after one warning. The build takes
 about a minute the first time and is cached by torch in ~/.cache/torch_extensions.
+``UNFOLDRNN_NATIVE=0`` in the environment turns the C++ loops off (no build, no warning).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from pathlib import Path
@@ -21,7 +23,7 @@ log = logging.getLogger("unfoldrnn")
 def recurrence():
     """The built extension, or None (with one warning per process) where it cannot be."""
     if "module" not in _STATE:
-        _STATE["module"] = _build()
+        _STATE["module"] = None if os.environ.get("UNFOLDRNN_NATIVE") == "0" else _build()
     return _STATE["module"]
 
 
