@@ -40,8 +40,10 @@ def _gradient_step(z: Tensor, L: Tensor | None, K: Tensor) -> Tensor:
 
 
 def _native_loops(compiled: bool | str, X: Tensor):
-    """The C++ loops for compile_prox="auto" on CPU tensors (None: the Python loops)."""
-    if compiled != "auto" or X.device.type != "cpu":
+    """The C++ loops for compile_prox="auto" on float32/float64 CPU tensors (None: the
+    Python loops)."""
+    if compiled != "auto" or X.device.type != "cpu" or X.dtype not in (torch.float32,
+                                                                         torch.float64):
         return None
     from ._native import recurrence
 
