@@ -65,6 +65,8 @@ def test_unfolding_class_contains_the_model_and_its_estimate_sits_below_eq_15(cl
     assert radii[-1] == pytest.approx(report.betas[-1], rel=1e-5)
     estimate = bounds.rademacher_estimate(function, init, radii, 16, draws=4, steps=20)
     assert 0 < estimate < report.rademacher
+    with pytest.raises(ValueError, match="SistaRNN"):
+        unfolding_class(SistaRNN(3, 5, 2), x)
 
 
 def test_certify_norms_from_matrices_rebuilt_by_hand():

@@ -93,6 +93,9 @@ def unfolding_class(model, x: Tensor) -> tuple[Callable, list[Tensor], list[floa
     F_{d,T}, so the estimate is a lower estimate of R_S(F_{d,T}) too."""
     from ..prox import prox_l1l1
 
+    if not hasattr(model, "reweighted"):
+        raise ValueError(f"unfolding_class covers reweighted-RNN and l1-l1-RNN (paper 000 "
+                         f"Thm 3.3, Cor. 3.3.1), not {type(model).__name__}")
     d = model.num_layers
     with torch.no_grad():
         weights = model.effective_weights()
