@@ -14,7 +14,7 @@ import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from .models import MODEL_NAMES, UNFOLDING_MODELS
+from .models import MODEL_NAMES
 
 
 class ConfigError(ValueError):
@@ -43,13 +43,13 @@ def task_defaults(task: str, model: str) -> dict:
     if task == "classification":
         return {**common, "batch_size": 100, "classes": "google12", "num_filters": 32,
                 "track_bound": True}
+    from .tasks.language_model import default_carry_state
+
     # language model: word_language_model's batch 20 and windows of 35 words
     return {**common, "batch_size": 20, "embedding_size": 100, "bptt": 35,
             "adaptive_softmax": False, "max_train_tokens": 0, "max_eval_tokens": 0,
             "input_encoding": "embedding", "track_bound": False,
-            # the unfolding models' soft-thresholded state does not saturate: carried over
-            # the whole stream it diverges, so they start every window afresh by default
-            "carry_state": model not in UNFOLDING_MODELS}
+            "carry_state": default_carry_state(model)}
 
 
 @dataclass
@@ -80,8 +80,7 @@ class TrainConfig:
     max_train_tokens: int | None = None  # train on the stream's first tokens only (0: all)
     max_eval_tokens: int | None = None  # validate and test on the first tokens only (0: all)
     input_encoding: str | None = None  # embedding (learned) | binary (code of the word's rank)
-    # carry the state from window to window, detached (default: yes, but not for the
-    # unfolding models, whose carried state diverges)
+    # carry the state from window to window, detached (default: yes, not for unfolding models)
     carry_state: bool | None = None
     # optimisation
     epochs: int = 200

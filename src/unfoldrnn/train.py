@@ -233,6 +233,26 @@ def fit(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress
         ranks.stop()
 
 
+def finished_metrics(run_dir: str | Path) -> dict | None:
+    """The metrics.json of a finished run (one with test scores), or None."""
+    path = Path(run_dir) / "metrics.json"
+    if not path.exists():
+        return None
+    metrics = json.loads(path.read_text())
+    return metrics if "test" in metrics else None
+
+
+def train_run(config: TrainConfig, run_dir: str | Path, progress: bool = False) -> dict:
+    """A finished run's metrics as they are; otherwise train it quietly (resuming what an
+    interrupted call left) and return its metrics. The sweeps' unit of work."""
+    metrics = finished_metrics(run_dir)
+    if metrics is None:
+        fit(config, run_dir, resume=(Path(run_dir) / "config.json").exists(),
+            progress=progress, log=lambda *_: None)
+        metrics = finished_metrics(run_dir)
+    return metrics
+
+
 def run_dir_epoch(run_dir: Path) -> int:
     """The last epoch saved in a run folder (0 if none)."""
     metrics = run_dir / "metrics.json"

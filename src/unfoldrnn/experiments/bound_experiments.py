@@ -24,7 +24,7 @@ import torch
 from ..bounds import certify, ramp_loss, second_moment_min_eig
 from ..bounds.montecarlo import rademacher_estimate, unfolding_class
 from ..config import TrainConfig
-from ..train import build_data, fit, load_run
+from ..train import build_data, load_run, train_run
 
 # Paper 000 Table 4 (Google-30): the R_S upper bounds; of the accuracies the OCR keeps only
 # l1-l1-RNN's 73.5% at lambda = 3.73 (Sec. 4.4 text) and reweighted-RNN's 2.4-point drop from
@@ -41,14 +41,6 @@ NOISE_SEEDS = (0, 1, 2, 3, 4)
 SCALES = {"cpu": {"table4": {"epochs": 15, "lr_step": 10},
                   "noise": {"epochs": 8, "hidden_size": 64, "lr": 1e-3, "lr_step": 6}},
           "paper": {"table4": {}, "noise": {}}}
-
-
-def _train(config: TrainConfig, run_dir: Path, progress: bool) -> None:
-    metrics = run_dir / "metrics.json"
-    if metrics.exists() and "test" in json.loads(metrics.read_text()):
-        return
-    fit(config, run_dir, resume=(run_dir / "config.json").exists(), progress=progress,
-        log=lambda *_: None)
 
 
 @torch.no_grad()
@@ -105,9 +97,8 @@ def run_table4(data: str, out: str | Path, scale: str = "cpu", classes: str = "g
                 "classes": classes, "model": model, "num_layers": 1, "bound_lambda": lam})
             run_dir = folder / f"{model}-{lam}"
             log(f"[paper000-table4] {model} lambda={lam}")
-            _train(config, run_dir, progress)
+            seconds = train_run(config, run_dir, progress)["train_seconds"]
             result = classifier_bound(run_dir, monte_carlo=True)
-            seconds = json.loads((run_dir / "metrics.json").read_text())["train_seconds"]
             rows.append({"model": model, "lambda": lam, **result, "train_seconds": seconds,
                          "paper_rademacher": TABLE4_BOUNDS[model][k],
                          "paper_accuracy": TABLE4_ACCURACY.get((model, lam))})
@@ -169,10 +160,9 @@ def run_noise(data: str, out: str | Path, scale: str = "cpu", classes: str = "go
             config = TrainConfig.from_dict({**base, "input_noise": sigma, "seed": seed})
             run_dir = folder / f"sigma-{sigma}-seed-{seed}"
             log(f"[paper003-noise] sigma={sigma} seed={seed}")
-            _train(config, run_dir, progress)
+            seconds = train_run(config, run_dir, progress)["train_seconds"]
             rows.append({"sigma": sigma, "seed": seed, **_noise_errors(run_dir, sigma, seed),
-                         "train_seconds": json.loads((run_dir / "metrics.json").read_text())[
-                             "train_seconds"]})
+                         "train_seconds": seconds})
     config, task, _ = load_run(folder / "sigma-0.0-seed-0")
     train = build_data(config, progress=False)[0]
     with torch.no_grad():
@@ -244,7 +234,7 @@ def run_fig4(data: str, out: str | Path, scale: str = "cpu", progress: bool = Tr
         "model_options": {"bias": False}, "num_layers": 1, "hidden_size": 128,
         "embedding_size": 14, "input_encoding": "binary", "bptt": 56, "lr": 3e-3})
     log("[paper002-fig4] vanilla tanh RNN, h = 128, t = 56")
-    _train(config, folder / "rnn", progress)
+    train_run(config, folder / "rnn", progress)
     _, task, metrics = load_run(folder / "rnn")
     rnn = task.model.rnn
     result = {**section6_bounds(rnn.weight_hh_l0, task.head.weight, rnn.weight_ih_l0, 56),

@@ -14,7 +14,6 @@ Storage: any Optuna storage URL; ``sqlite:///OUT/<table>/study.db`` by default, 
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import time
 import warnings
 from pathlib import Path
 
-from ..train import fit
+from ..train import finished_metrics, train_run
 from .paper import Table
 from .sweep import resolve, run_table, table_configs
 
@@ -96,13 +95,9 @@ def work(table: str, scale: str, out: str | Path, storage: str | None = None,
         if "run" not in trial.user_attrs:  # not an enqueued run (the queue emptied meanwhile)
             raise optuna.TrialPruned()
         name = trial.suggest_categorical("run", list(runs))
-        run_dir = folder / name
-        done = run_dir / "metrics.json"
-        if not (done.exists() and "test" in json.loads(done.read_text())):
+        if finished_metrics(folder / name) is None:
             log(f"[{spec.name}] {name} (trial {trial.number})")
-            fit(runs[name], run_dir, resume=(run_dir / "config.json").exists(),
-                progress=progress, log=lambda *_: None)
-        return json.loads(done.read_text())["test"][spec.metric]
+        return train_run(runs[name], folder / name, progress)["test"][spec.metric]
 
     while True:
         fail_stale_trials(study)  # a dead worker's trial -> FAIL -> enqueued again
@@ -129,8 +124,7 @@ def collect(table: str, scale: str, out: str | Path, models=None, data: str | No
     folder = Path(out) / spec.folder
     missing = []
     for model, value, _ in table_configs(spec, scale, models, data, overrides, values):
-        metrics = folder / f"{model}-{value}" / "metrics.json"
-        if not (metrics.exists() and "test" in json.loads(metrics.read_text())):
+        if finished_metrics(folder / f"{model}-{value}") is None:
             missing.append(f"{model}-{value}")
     if missing:
         raise ValueError(f"{len(missing)} run(s) of {spec.name} not finished: "

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from ..config import TrainConfig
-from ..train import fit
+from ..train import finished_metrics, train_run
 from .paper import ALIASES, LABELS, TABLES, Table
 
 # What each scale overrides on top of the task's defaults (the papers' settings).
@@ -86,14 +86,10 @@ def run_table(table: str, scale: str, out: str | Path, models=None, progress=Tru
     started = time.perf_counter()
     for model, value, config in runs:
         run_dir = folder / f"{model}-{value}"
-        metrics_file = run_dir / "metrics.json"
-        done = metrics_file.exists() and "test" in json.loads(metrics_file.read_text())
-        if not done:
+        if finished_metrics(run_dir) is None:
             log(f"[{spec.name}] {model} {spec.key}={value}")
             trained = True
-            fit(config, run_dir, resume=(run_dir / "config.json").exists(), progress=progress,
-                log=lambda *_: None)
-        metrics = json.loads(metrics_file.read_text())
+        metrics = train_run(config, run_dir, progress)
         test = metrics["test"][spec.metric]
         rows.append({"model": model, spec.key: value,
                      spec.metric: 100 * test if spec.metric == "accuracy" else test,

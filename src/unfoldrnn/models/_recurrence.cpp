@@ -79,7 +79,7 @@ std::vector<at::Tensor> recurrence_forward(const at::Tensor& X, const at::Tensor
                                            const c10::optional<at::Tensor>& L, const at::Tensor& K,
                                            const at::Tensor& a, const at::Tensor& b) {
   const int64_t T = X.size(0), B = X.size(1), h = X.size(2), d = a.size(0);
-  const at::Tensor Lt = L.has_value() ? L->contiguous() : at::Tensor();
+  const at::Tensor Lc = L.has_value() ? *L : at::Tensor();
   at::Tensor V = at::empty({d, T, B, h}, X.options());
   at::Tensor S = at::empty({T, B, h}, X.options());
   at::Tensor ac = a.contiguous(), bc = b.contiguous();
@@ -89,9 +89,8 @@ std::vector<at::Tensor> recurrence_forward(const at::Tensor& X, const at::Tensor
     at::mm_out(s, h_prev, PT);
     at::Tensor z = s;
     for (int64_t layer = 0; layer < d; ++layer) {
-      at::Tensor u = gradient_step(z, Lt, K).add_(X[t]);
-      if (Z.has_value()) u = at::mm(u, (*Z)[layer].t());
-      u = u.contiguous();
+      at::Tensor u = gradient_step(z, Lc, K).add_(X[t]);
+      if (Z.has_value()) u = at::mm(u, (*Z)[layer].t());  // mm's result is contiguous
       at::Tensor v = V[layer][t];
       AT_DISPATCH_FLOATING_TYPES(X.scalar_type(), "prox_forward", [&] {
         prox_forward<scalar_t>(u.data_ptr<scalar_t>(), ac[layer].data_ptr<scalar_t>(),
@@ -129,8 +128,7 @@ std::vector<at::Tensor> recurrence_backward(const at::Tensor& grad_codes, const 
     gs.zero_();
     for (int64_t layer = d - 1; layer >= 0; --layer) {
       at::Tensor gu = GU[layer][t];
-      at::Tensor vt = V[layer][t];
-      gv = gv.contiguous();
+      at::Tensor vt = V[layer][t];  // gv: a sum or an addmm result, contiguous
       AT_DISPATCH_FLOATING_TYPES(V.scalar_type(), "prox_backward", [&] {
         prox_backward<scalar_t>(gv.data_ptr<scalar_t>(), vt.data_ptr<scalar_t>(),
                                 s.data_ptr<scalar_t>(), gu.data_ptr<scalar_t>(),

@@ -49,6 +49,12 @@ def detach_state(state):
     return state.detach()
 
 
+def default_carry_state(model: str) -> bool:
+    """Carry the state across windows (word_language_model), except for the unfolding
+    models, whose carried state diverges (see the module docstring)."""
+    return model not in UNFOLDING_MODELS
+
+
 def binary_codes(train: Tensor, vocab_size: int, bits: int, unk: int | None = None) -> Tensor:
     """x = the ``bits``-digit binary code of a word's frequency rank in the training stream
     (most frequent: rank 0), in [0, 1]^bits (paper 002 Sec. 6 feeds x in [0, 1]^14); words
@@ -78,8 +84,7 @@ class LanguageModelTask(Task):
                  **model_kw):
         super().__init__()
         self.model_name, self.vocab_size, self.bptt = model, vocab_size, bptt
-        # default: carried, except for the unfolding models (see the module docstring)
-        self.carry_state = model not in UNFOLDING_MODELS if carry_state is None else carry_state
+        self.carry_state = default_carry_state(model) if carry_state is None else carry_state
         torch.manual_seed(seed)
         if model in UNFOLDING_MODELS:
             model_kw.setdefault("alpha" if model == "sista" else "c", 1.0)  # paper 000 Sec. 4.1
