@@ -30,11 +30,15 @@ def test_table4_writes_bounds_over_the_gamma_grid(tmp_path, speech_root, monkeyp
             assert gap == pytest.approx(2 * r["rho"] / g * r["rademacher"]
                                         + 4 * math.sqrt(2 * math.log(4 / 0.05) / r["m"]))
         assert r["best_bound"] == min(r["bound"])
+        assert r["head_free_floor"] <= r["least_bound"] <= r["best_bound"] + 1e-12
+        assert r["sample_size_to_certify"] is None or r["sample_size_to_certify"] > r["m"]
         assert 0 < r["monte_carlo"] < r["rademacher"]  # a lower estimate under the bound
         assert all(0 <= v <= 1 for v in r["train_ramp"] + r["test_ramp"])
     folder = tmp_path / "paper000-table4"
     table = (folder / "table4.md").read_text()
     assert "(0.292)" in table and "(5.45e+14)" in table and "(73.5)" in table
+    rows_md = [line for line in table.splitlines() if line.startswith("| ")]
+    assert len(rows_md) == 7 and all(line.count("|") == 12 for line in rows_md)
     assert (folder / "fig3.png").stat().st_size > 10_000
     assert len(json.loads((folder / "table4.json").read_text())) == 6
 

@@ -110,9 +110,17 @@ def test_l1l1_certify_matches_tied_reweighted_formula():
 def test_certify_classification_sweep():
     torch.manual_seed(1)
     model = ReweightedRNN(4, 12, 2)
-    head = torch.nn.Linear(12, 3)
+    head = torch.nn.Linear(12, 3, bias=False)
     x, labels = torch.randn(30, 6, 4), torch.randint(0, 3, (30,))
     report = bounds.certify(model, x, head, labels, gamma=[0.1, 1.0, 4.0])
+    # exact least over gamma <= the grid's; the head-free floor <= the trained head's least
+    assert report.least_bound <= min(report.test_ramp_bound) + 1e-12
+    assert report.head_free_floor <= report.least_bound + 1e-12
+    codes = model(x)[0][:, -1].detach()
+    assert report.head_free_floor == pytest.approx(bounds.ramp_bound_floor(
+        codes.norm(dim=1), report.rademacher, 30))
+    with pytest.raises(ValueError, match="bias"):
+        bounds.certify(model, x, torch.nn.Linear(12, 3), labels)
     assert report.rho == pytest.approx(float(bounds.head_lipschitz(head.weight.detach())))
     for train, gap, total in zip(report.train_ramp_loss, report.classification_gap,
                                  report.test_ramp_bound, strict=True):
@@ -123,6 +131,90 @@ def test_certify_classification_sweep():
     assert sista.rademacher is None and len(sista.step_rademacher) == 6
     with pytest.raises(ValueError, match="unfolding RNN"):
         bounds.certify(torch.nn.GRU(4, 12), x)
+
+
+def _phi_min_on_grid(r, m, delta):
+    """min over a dense grid of t of mean_i (1 - r_i / t)_+ + 1 / t, by brute force."""
+    best = 1.0
+    for t in torch.logspace(-3, 3, 20001, dtype=torch.float64).tolist():
+        best = min(best, sum(max(0.0, 1 - ri / t) for ri in r) / m + 1 / t)
+    return best + 4 * bounds.confidence_term(m, delta)
+
+
+def _eq18(M, rho, R, m, gamma, delta=0.05):
+    return float((1 - M / gamma).clamp(0, 1).mean()) + bounds.classification_gap(
+        R, rho, gamma, m, delta)
+
+
+def test_least_ramp_bound_against_a_dense_gamma_grid():
+    M = rand(50) * 2 + 1.0  # mostly positive margins, a few negative
+    value, gamma = bounds.least_ramp_bound(M, 0.01, 1.5, 50)
+    assert value == pytest.approx(_eq18(M, 1.5, 0.01, 50, gamma))
+    assert gamma in M.tolist()
+    grid = min(_eq18(M, 1.5, 0.01, 50, g) for g in torch.logspace(-3, 3, 20001).tolist())
+    assert value <= grid + 1e-12 and grid - value < 1e-3
+    # nothing beats the gamma -> inf limit 1 + confidence term when R_S is large
+    c = 4 * bounds.confidence_term(50, 0.05)
+    assert bounds.least_ramp_bound(M, 10.0, 1.5, 50) == (pytest.approx(1 + c), math.inf)
+    assert bounds.least_ramp_bound(-M.abs(), 0.01, 1.5, 50)[0] == pytest.approx(1 + c)
+
+
+def test_sample_size_to_certify():
+    # one margin M = 4, rho R_S = 1 at m = 1: at m' the bound is 2 / (4 sqrt(m'))
+    # + 4 sqrt(2 log 80 / m') = 12.34 / sqrt(m') at gamma = M, below 1 from m' = 153 on
+    slope = 0.5 + 4 * math.sqrt(2 * math.log(80))
+    need = bounds.sample_size_to_certify(torch.tensor([4.0]), 1.0, 1.0, 1)
+    assert need == math.floor(slope ** 2) + 1 == 153
+    assert bounds.sample_size_to_certify(torch.tensor([-1.0]), 1.0, 1.0, 1) is None
+    # at the size it names the bound (R_S rescaled by sqrt(30 / m')) is below 1, one less not
+    M = rand(30) + 0.8
+    need = bounds.sample_size_to_certify(M, 2.0, 1.0, 30)
+
+    def bound_at(size):
+        R = 2.0 * math.sqrt(30 / size)
+        value = bounds.least_ramp_bound(M, R, 1.0, 30)[0]
+        return value - 4 * bounds.confidence_term(30, 0.05) + 4 * bounds.confidence_term(size, 0.05)
+
+    assert bound_at(need) < 1 <= bound_at(need - 1)
+
+
+def test_ramp_bound_floor_closed_forms_and_brute_force():
+    c = 4 * bounds.confidence_term(1, 0.05)
+    # one sample: phi(t) = (1 - r / t)_+ + 1 / t is least at t = r, 1 / r
+    assert bounds.ramp_bound_floor(torch.tensor([4.0]), 2.0, 1) == pytest.approx(0.5 + c)
+    assert bounds.ramp_bound_floor(torch.tensor([1.0]), 2.0, 1) == pytest.approx(1 + c)
+    norms = rand(9).abs() * 3
+    floor = bounds.ramp_bound_floor(norms, 1.5, 9, 0.1)
+    assert floor == pytest.approx(_phi_min_on_grid((norms / 1.5).tolist(), 9, 0.1), abs=1e-3)
+    with pytest.raises(ValueError, match="9 training samples"):
+        bounds.ramp_bound_floor(norms[:5], 1.5, 9)
+
+
+def test_ramp_bound_floor_is_attained_and_never_beaten():
+    # h_i = +-v with labels by sign and the head Y = [u; -u], u || v: every margin is the
+    # largest Cauchy-Schwarz allows (2 rho ||v||_2), so at gamma = 2 rho ||v||_2 eq. 18 equals
+    # the floor R_S / ||v||_2 + confidence term; ||v||_inf or a halved rho would not.
+    v = torch.tensor([3.0, -1.0, 2.0, 0.5], dtype=torch.float64)
+    sign = torch.tensor([1.0, -1.0, -1.0, 1.0, 1.0, -1.0], dtype=torch.float64)
+    codes, labels = sign[:, None] * v, (sign < 0).long()
+    Y = torch.stack([v, -v]) / v.norm() * 0.7
+    rho, R, m = float(bounds.head_lipschitz(Y)), 2.0, 6
+    gamma = 2 * rho * float(v.norm())
+    attained = (float(bounds.ramp_loss(codes @ Y.T, labels, gamma).mean())
+                + bounds.classification_gap(R, rho, gamma, m))
+    floor = bounds.ramp_bound_floor(codes.norm(dim=1), R, m)
+    assert attained == pytest.approx(floor)
+    assert floor == pytest.approx(R / float(v.norm()) + 4 * bounds.confidence_term(m, 0.05))
+    # random heads (row-l1 and row-l2 rho alike) on random codes never go below the floor
+    codes, labels = rand(40, 5), torch.randint(0, 3, (40,), generator=G)
+    floor = bounds.ramp_bound_floor(codes.norm(dim=1), 0.8, 40)
+    for _ in range(200):
+        Y = rand(3, 5) * torch.rand(3, 5, generator=G, dtype=torch.float64).lt(0.5)
+        rho = float(bounds.head_lipschitz(Y))
+        for gamma in torch.logspace(-2, 2, 17).tolist():
+            value = (float(bounds.ramp_loss(codes @ Y.T, labels, gamma).mean())
+                     + bounds.classification_gap(0.8, rho, gamma, 40))
+            assert value >= floor - 1e-12
 
 
 def test_project_rows_l1():
@@ -254,7 +346,7 @@ def test_bound_plots(tmp_path):
     torch.manual_seed(1)
     model = ReweightedRNN(4, 12, 2)
     x, labels = torch.randn(30, 6, 4), torch.randint(0, 3, (30,))
-    report = bounds.certify(model, x, torch.nn.Linear(12, 3), labels)
+    report = bounds.certify(model, x, torch.nn.Linear(12, 3, bias=False), labels)
     assert len(report.gammas) == 8
     for path in (plots.bound_vs_gamma(report, tmp_path / "gamma.png"),
                  plots.bound_vs_T(tmp_path / "T.png", T_max=50)):

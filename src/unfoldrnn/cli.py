@@ -206,7 +206,7 @@ def _classifier_bound(args, config, task) -> int:
     report, test_ramp = certify_classifier(task, train, test, args.gamma, args.delta)
     print(report)
     best = min(range(len(report.gammas)), key=lambda i: report.test_ramp_bound[i])
-    print(f"  tightest: gamma={report.gammas[best]:.4g}, bound on the test ramp loss "
+    print(f"  tightest on the grid: gamma={report.gammas[best]:.4g}, bound on the test ramp loss "
           f"{report.test_ramp_bound[best]:.4g} (test ramp loss measured: {test_ramp[best]:.4f})")
     extra = {}
     if args.monte_carlo:

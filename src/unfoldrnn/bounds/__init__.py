@@ -8,8 +8,11 @@ from .margin import (
     confidence_term,
     generalization_gap,
     head_lipschitz,
+    least_ramp_bound,
     margins,
+    ramp_bound_floor,
     ramp_loss,
+    sample_size_to_certify,
 )
 from .montecarlo import project_rows_l1, rademacher_estimate, unfolding_class
 from .norms import (
@@ -63,6 +66,7 @@ __all__ = [
     "lambdas",
     "lstm_beta_theta",
     "lstm_bound",
+    "least_ramp_bound",
     "margins",
     "max_l2_norm",
     "mgu_beta_theta",
@@ -73,7 +77,9 @@ __all__ = [
     "project_rows_l1",
     "rademacher_estimate",
     "unfolding_class",
+    "ramp_bound_floor",
     "ramp_loss",
+    "sample_size_to_certify",
     "reweighted_step_rademacher",
     "rnn_bounds",
     "rnn_complexity_bound3",

@@ -8,7 +8,16 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor, nn
 
-from .margin import classification_gap, generalization_gap, head_lipschitz, ramp_loss
+from .margin import (
+    classification_gap,
+    generalization_gap,
+    head_lipschitz,
+    least_ramp_bound,
+    margins,
+    ramp_bound_floor,
+    ramp_loss,
+    sample_size_to_certify,
+)
 from .norms import norm_1_inf, per_step_rms_bounds, sequence_rms_bound
 from .unfolding import (
     l1l1_step_rademacher,
@@ -42,6 +51,11 @@ class BoundReport:
     train_ramp_loss: list[float] = field(default_factory=list)
     classification_gap: list[float] = field(default_factory=list)
     test_ramp_bound: list[float] = field(default_factory=list)
+    least_bound: float | None = None  # eq. 18 at its best gamma (exact, not on the grid)
+    least_gamma: float | None = None
+    code_ratio: float | None = None  # median ||h_T||_2 / R_S over the training samples
+    head_free_floor: float | None = None  # least eq. 18 over every linear head and gamma
+    sample_size_to_certify: int | None = None  # m at which these margins would certify
 
     @property
     def lambda_0(self) -> float:
@@ -80,6 +94,16 @@ class BoundReport:
                      for g, r, c, b in zip(self.gammas, self.train_ramp_loss,
                                            self.classification_gap, self.test_ramp_bound,
                                            strict=True)]
+        if self.head_free_floor is not None:
+            rows += [f"  least over every gamma: {fmt(self.least_bound)} at gamma = "
+                     f"{fmt(self.least_gamma)}" + ("  (vacuous: >= 1)"
+                                                   if self.least_bound >= 1 else ""),
+                     f"  no linear head on these codes brings eq. 18 below "
+                     f"{fmt(self.head_free_floor)} (median ||h_T||_2 / R_S = "
+                     f"{fmt(self.code_ratio)}; ramp_bound_floor)",
+                     f"  these margins and norms would certify from m = "
+                     f"{self.sample_size_to_certify or 'never'} training samples on "
+                     f"(R_S ~ 1 / sqrt(m); sample_size_to_certify)"]
         return "\n".join(rows)
 
 
@@ -160,6 +184,9 @@ def certify(model: nn.Module, inputs: Tensor, head: nn.Module | Tensor | None = 
     if head is not None:
         if labels is None:
             raise ValueError("a classification head needs the training labels")
+        if isinstance(head, nn.Linear) and head.bias is not None:
+            raise ValueError("the head has a bias: paper 000 Prop. 3.4 bounds the class "
+                             "y = Y h_T of linear heads without one")
         Y = head.weight if isinstance(head, nn.Linear) else head
         scores = head(codes[:, -1]) if isinstance(head, nn.Module) else codes[:, -1] @ Y.T
         report.rho = float(head_lipschitz(Y))
@@ -175,4 +202,13 @@ def certify(model: nn.Module, inputs: Tensor, head: nn.Module | Tensor | None = 
             report.train_ramp_loss.append(train)
             report.classification_gap.append(cgap)
             report.test_ramp_bound.append(train + cgap if math.isfinite(cgap) else math.inf)
+        if rademacher is not None:
+            M = margins(scores, labels)
+            report.least_bound, report.least_gamma = least_ramp_bound(
+                M, rademacher, report.rho, m, delta)
+            code_norms = codes[:, -1].norm(dim=1)
+            report.code_ratio = float(code_norms.median()) / rademacher
+            report.head_free_floor = ramp_bound_floor(code_norms, rademacher, m, delta)
+            report.sample_size_to_certify = sample_size_to_certify(
+                M, rademacher, report.rho, m, delta)
     return report
