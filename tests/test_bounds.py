@@ -255,6 +255,18 @@ def test_bound_sits_above_a_monte_carlo_rademacher_estimate():
     assert bound > estimate
 
 
+def test_bound_regularizer_by_hand():
+    torch.manual_seed(3)
+    model = ReweightedRNN(4, 6, 2)
+    ew = model.effective_weights()
+    rows = [max(sum(abs(v) for v in row) for row in M.tolist()) for M in ew["W"] + ew["U"]]
+    assert float(bounds.bound_regularizer(model)) == pytest.approx(rows[0] + rows[1])
+    got = bounds.bound_regularizer(model, 0.5, 2.0)
+    assert float(got) == pytest.approx(0.5 * (rows[0] + rows[1]) + 2.0 * (rows[2] + rows[3]))
+    got.backward()
+    assert model.Z.grad.abs().sum() > 0
+
+
 def test_bound_falls_as_the_regulariser_grows():
     x = torch.randn(64, 6, 4, generator=torch.Generator().manual_seed(2))
     target = x.roll(1, dims=2).cumsum(dim=1) * 0.3

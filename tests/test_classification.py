@@ -159,6 +159,17 @@ def test_cli_train_evaluate_plot_bound_for_a_classifier(tmp_path, speech_root, c
     assert 0 < report["monte_carlo"] < report["rademacher"]
     assert report["rho"] > 0 and report["m"] == 36
     assert report["lambda_0"] == pytest.approx(report["alphas"][0])  # d = 1
+    assert report["head_free_floor"] <= report["least_bound"]
+    # --checkpoint last bounds the last epoch's weights, which the default does not read
+    (run / "checkpoints" / "best.pt").rename(run / "checkpoints" / "moved.pt")
+    assert main(["bound", str(run)]) == 2
+    assert main(["bound", str(run), "--checkpoint", "last"]) == 0
+    last = json.loads((run / "bound.json").read_text())
+    from unfoldrnn.bounds import model_norms
+    from unfoldrnn.train import load_run
+    assert last["checkpoint"] == "last"
+    assert last["alphas"] == model_norms(load_run(run, "last")[1].model)[0]
+    assert 0 <= last["test_accuracy"] <= 1
 
 
 @needs_data

@@ -39,6 +39,17 @@ def test_metrics_files_and_bound_tracking(tmp_path):
     assert config.model == "reweighted" and saved["best_epoch"] >= 1
 
 
+def test_bound_lambda_u_lowers_the_input_norms(tmp_path):
+    from unfoldrnn.bounds import model_norms
+
+    betas = []
+    for lam in (0.0, 1.0):
+        fit(tiny(bound_lambda_u=lam, epochs=2), tmp_path / str(lam), progress=False,
+            log=lambda *_: None)
+        betas.append(sum(model_norms(load_run(tmp_path / str(lam), "last")[1].model)[1]))
+    assert betas[1] < 0.9 * betas[0]
+
+
 def test_training_lowers_the_loss(tmp_path):
     metrics = fit(tiny(model="l1l1", epochs=4), tmp_path, progress=False, log=lambda *_: None)
     losses = [r["val_loss"] for r in metrics["epochs"]]

@@ -43,6 +43,8 @@ TRAIN_FLAGS = {
     "seed": (int, "random seed"),
     "device": (str, "'auto', 'cpu' or 'cuda'"),
     "bound_lambda": (float, "weight of the bound regulariser sum_l ||W_l||_1,inf"),
+    "bound_lambda_u": (float, "weight of sum_l ||U_l||_1,inf, the bound's other norms (not "
+                              "in paper 000)"),
     "lambda_search_trials": (int, "Optuna trials of the (lambda1, lambda2) search (random "
                                   "sampling; --set lambda_search_sampler=tpe, "
                                   "lambda_search_pruner=median)"),
@@ -166,7 +168,7 @@ def cmd_bound(args) -> int:
     from .bounds import certify
     from .train import build_data, load_run
 
-    config, task, _ = load_run(args.run_dir, "best")
+    config, task, _ = load_run(args.run_dir, args.checkpoint)
     if not hasattr(task.model, "effective_weights"):
         raise RunError(f"{config.model} is not an unfolding RNN: the bounds of papers 000/001 "
                        "do not apply to it")
@@ -192,6 +194,7 @@ def cmd_bound(args) -> int:
               f"bound on test {train_loss + report.gap:.3g}")
     out = Path(args.run_dir) / "bound.json"
     out.write_text(json.dumps({**report.to_dict(), "train_loss": train_loss,
+                               "checkpoint": args.checkpoint,
                                "loss": "min(||s_T - D h_T||_2 / ||D||_2, eta)"}, indent=1))
     print(f"wrote {out}")
     return 0
@@ -208,14 +211,17 @@ def _classifier_bound(args, config, task) -> int:
     best = min(range(len(report.gammas)), key=lambda i: report.test_ramp_bound[i])
     print(f"  tightest on the grid: gamma={report.gammas[best]:.4g}, bound on the test ramp loss "
           f"{report.test_ramp_bound[best]:.4g} (test ramp loss measured: {test_ramp[best]:.4f})")
-    extra = {}
+    extra = {"test_accuracy": task.evaluate(test)["accuracy"]}
+    print(f"  test accuracy of these weights ({args.checkpoint} checkpoint): "
+          f"{100 * extra['test_accuracy']:.2f}%")
     if args.monte_carlo:
         extra["monte_carlo"] = monte_carlo_rademacher(task, train)
         print(f"  Monte-Carlo lower estimate of R_S: {extra['monte_carlo']:.3g} (the bound is "
               f"{report.rademacher / extra['monte_carlo']:.3g}x above it)")
     out = Path(args.run_dir) / "bound.json"
     out.write_text(json.dumps({**report.to_dict(), "test_ramp_loss": test_ramp,
-                               "best_gamma": report.gammas[best], **extra}, indent=1))
+                               "best_gamma": report.gammas[best],
+                               "checkpoint": args.checkpoint, **extra}, indent=1))
     print(f"wrote {out}")
     return 0
 
@@ -430,6 +436,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--monte-carlo", action="store_true", help="classification: also a "
                    "Monte-Carlo lower estimate of R_S over the same class (Frank-Wolfe; "
                    "minutes on the full training set)")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                   help="the weights to bound: the best validation epoch's (default) or "
+                   "the last epoch's (strong regularisers lower the norms late)")
     p.set_defaults(func=cmd_bound)
 
     from .experiments import ALIASES, TABLES

@@ -113,7 +113,9 @@ class TrainConfig:
     # units) added to the training inputs (paper 003 Sec. 3.3, Thm 3)
     input_noise: float = 0.0
     # bounds (paper 000 Sec. 4.4): loss += bound_lambda * sum_l ||W_l||_{1,inf}
+    # (+ bound_lambda_u * sum_l ||U_l||_{1,inf}, the bound's betas; not in the paper)
     bound_lambda: float = 0.0
+    bound_lambda_u: float = 0.0
     track_bound: bool | None = None  # log the Rademacher bound of unfolding models per epoch
 
     def __post_init__(self):
@@ -157,9 +159,9 @@ class TrainConfig:
         if self.model_options is not None and not all(isinstance(k, str)
                                                       for k in self.model_options):
             raise ConfigError("model_options must be a table of keyword arguments")
-        for name in ("lambda1", "lambda2", "bound_lambda", "lambda_search_trials",
-                     "early_stopping", "lr_patience", "max_train_tokens", "max_eval_tokens",
-                     "input_noise"):
+        for name in ("lambda1", "lambda2", "bound_lambda", "bound_lambda_u",
+                     "lambda_search_trials", "early_stopping", "lr_patience",
+                     "max_train_tokens", "max_eval_tokens", "input_noise"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name} must be a non-negative number, got {value!r}")

@@ -309,7 +309,8 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
 
     board = TensorBoard(run_dir / "tensorboard") if config.tensorboard and ranks.main \
         else None
-    regularize = config.bound_lambda > 0 and config.model in UNFOLDING_MODELS
+    regularize = (config.bound_lambda > 0 or config.bound_lambda_u > 0) \
+        and config.model in UNFOLDING_MODELS
     params = list(task.parameters())
     training_loss = ranks.training_loss(task, device)
     epochs_run = 0
@@ -337,7 +338,8 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
                                "lower lr or clip, or change lambda1/lambda2")
             objective = loss * ranks.loss_weight(count, loss.device)
             if regularize:
-                objective = objective + config.bound_lambda * bound_regularizer(task.model)
+                objective = objective + bound_regularizer(task.model, config.bound_lambda,
+                                                          config.bound_lambda_u)
             opt.zero_grad(set_to_none=True)
             objective.backward()
             nn.utils.clip_grad_norm_(params, config.clip)

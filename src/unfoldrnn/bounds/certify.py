@@ -116,10 +116,15 @@ def model_norms(model: nn.Module) -> tuple[list[float], list[float]]:
     return ([float(norm_1_inf(W)) for W in ew["W"]], [float(norm_1_inf(U)) for U in ew["U"]])
 
 
-def bound_regularizer(model: nn.Module) -> Tensor:
-    """sum_l ||W_l||_{1,inf} of the effective weights, differentiable: multiplied by lambda
-    and added to the training loss it tightens the bound (paper 000 Sec. 4.4)."""
-    return sum(norm_1_inf(W) for W in model.effective_weights()["W"])
+def bound_regularizer(model: nn.Module, lambda_w: float = 1.0, lambda_u: float = 0.0) -> Tensor:
+    """lambda_w sum_l ||W_l||_{1,inf} + lambda_u sum_l ||U_l||_{1,inf} of the effective
+    weights, differentiable: added to the training loss it tightens eq. 15. Paper 000 Sec. 4.4
+    penalises the alphas only (lambda_u = 0); the betas are the bound's other norms."""
+    ew = model.effective_weights()
+    penalty = lambda_w * sum(norm_1_inf(W) for W in ew["W"])
+    if lambda_u:
+        penalty = penalty + lambda_u * sum(norm_1_inf(U) for U in ew["U"])
+    return penalty
 
 
 @torch.no_grad()
