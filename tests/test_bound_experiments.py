@@ -1,5 +1,6 @@
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +62,28 @@ def test_noise_experiment_summarises_seeds(tmp_path, speech_root, monkeypatch):
     assert all(r["generalization_error"] == pytest.approx(r["test_error"] - r["train_error"])
                for r in runs)
     assert (tmp_path / "paper003-noise" / "noise.png").stat().st_size > 10_000
+
+
+def test_certified_sweep_bounds_the_last_epoch(tmp_path, speech_root, monkeypatch):
+    monkeypatch.setattr(bx, "CERTIFIED", {**bx.CERTIFIED, "epochs": 2, "hidden_size": 12,
+                                          "batch_size": 12})
+    monkeypatch.setattr(bx, "CERTIFIED_LAMBDAS", ((0.5, 0.0), (0.5, 2.0)))
+    rows = bx.run_certified(str(speech_root), tmp_path, progress=False, log=lambda *_: None)
+    folder = tmp_path / "certified"
+    for r, name in zip(rows, ("lambda-0.5", "lambda-0.5-u2.0"), strict=True):
+        again = bx.classifier_bound(folder / name, checkpoint="last")
+        assert r["alphas"] == again["alphas"] and r["least_bound"] == again["least_bound"]
+        assert r["head_free_floor"] <= r["least_bound"] <= min(r["bound"]) + 1e-12
+    assert json.loads((folder / "certified.json").read_text())[1]["lambda_u"] == 2.0
+    table = (folder / "certified.md").read_text()
+    assert len([line for line in table.splitlines() if line.startswith("| 0.5 |")]) == 2
+    assert (folder / "certified.png").stat().st_size > 10_000
+
+
+def test_certified_recipe_file_is_the_sweeps_first_row():
+    from unfoldrnn.config import read_config_file
+
+    recipe = read_config_file(Path(__file__).parents[1] / "configs" / "certified_speech.toml")
+    lam, lam_u = bx.CERTIFIED_LAMBDAS[0]
+    assert {k: recipe[k] for k in bx.CERTIFIED} == bx.CERTIFIED
+    assert recipe["bound_lambda"] == lam and recipe.get("bound_lambda_u", 0.0) == lam_u

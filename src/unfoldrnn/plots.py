@@ -182,6 +182,30 @@ def bound_vs_margin(rows: list[dict], path: Path) -> Path:
     return _save(fig, path)
 
 
+def certified_sweep(rows: list[dict], path: Path) -> Path:
+    """The certified recipe across regularisers: R_S bound, eq. 18 at its best margin and
+    the floor no head can beat (left); test accuracy and the sample size at which the
+    margins would certify (right)."""
+    labels = [f"{r['lambda']:g}" + (f"\n+U {r['lambda_u']:g}" if r["lambda_u"] else "")
+              for r in rows]
+    x = range(len(rows))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    left.plot(x, [r["rademacher"] for r in rows], "o-", label="R_S bound (eq. 15)")
+    left.plot(x, [r["least_bound"] for r in rows], "s-", label="least eq. 18 over gamma")
+    left.plot(x, [r["head_free_floor"] for r in rows], "^--", label="floor of any head")
+    left.axhline(1, color="gray", lw=0.5)
+    left.set(yscale="log", xlabel="lambda", xticks=list(x), xticklabels=labels)
+    left.legend(fontsize=7)
+    right.plot(x, [r["test_accuracy"] for r in rows], "o-", color="C2")
+    right.set(xlabel="lambda", ylabel="test accuracy %", xticks=list(x), xticklabels=labels)
+    twin = right.twinx()
+    twin.plot(x, [r["sample_size_to_certify"] or float("nan") for r in rows], "s--",
+              color="C3")
+    twin.axhline(rows[0]["m"], color="C3", lw=0.5)
+    twin.set(yscale="log", ylabel="m that would certify (line: our m)")
+    return _save(fig, path)
+
+
 def noise_experiment(summary: list[dict], lambda_min: float, path: Path) -> Path:
     """Paper 003 Fig. 1: generalization error (mean +- standard error) against the input
     noise sigma, beside Thm 3's factor sqrt(1 / (lambda_min + sigma^2))."""
