@@ -68,11 +68,17 @@ def test_certified_sweep_bounds_the_last_epoch(tmp_path, speech_root, monkeypatc
     monkeypatch.setattr(bx, "CERTIFIED", {**bx.CERTIFIED, "epochs": 2, "hidden_size": 12,
                                           "batch_size": 12})
     monkeypatch.setattr(bx, "CERTIFIED_LAMBDAS", ((0.5, 0.0), (0.5, 2.0)))
+    monkeypatch.setattr(bx, "MONTE_CARLO", {"draws": 1, "steps": 3, "restarts": 1})
     rows = bx.run_certified(str(speech_root), tmp_path, progress=False, log=lambda *_: None)
     folder = tmp_path / "certified"
     for r, name in zip(rows, ("lambda-0.5", "lambda-0.5-u2.0"), strict=True):
         again = bx.classifier_bound(folder / name, checkpoint="last")
         assert r["alphas"] == again["alphas"] and r["least_bound"] == again["least_bound"]
+        # a smaller R_S (the lower estimate) never needs more data, nor gives a larger bound
+        assert 0 < r["monte_carlo"] < r["rademacher"]
+        assert r["least_bound_at_estimate"] <= r["least_bound"]
+        if r["sample_size_to_certify"] is not None:
+            assert r["sample_size_at_estimate"] <= r["sample_size_to_certify"]
         assert r["head_free_floor"] <= r["least_bound"] <= min(r["bound"]) + 1e-12
     assert json.loads((folder / "certified.json").read_text())[1]["lambda_u"] == 2.0
     table = (folder / "certified.md").read_text()
