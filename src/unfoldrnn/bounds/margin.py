@@ -63,7 +63,6 @@ def head_lipschitz(Y: Tensor) -> Tensor:
     return torch.minimum(Y.norm(dim=1).max(), Y.abs().sum(dim=1).max())
 
 
-
 def _least_over_gamma(M: Tensor, gap_scale: float, m: int) -> tuple[float, float]:
     """min over gamma of mean_i r_gamma(-M_i) + gap_scale / gamma for sorted margins M.
 
