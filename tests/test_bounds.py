@@ -119,6 +119,8 @@ def test_certify_classification_sweep():
     codes = model(x)[0][:, -1].detach()
     assert report.head_free_floor == pytest.approx(bounds.ramp_bound_floor(
         codes.norm(dim=1), report.rademacher, 30))
+    l2 = sorted(math.sqrt(sum(v * v for v in row)) for row in codes.tolist())
+    assert report.code_ratio == pytest.approx(l2[14] / report.rademacher)  # median of 30
     with pytest.raises(ValueError, match="bias"):
         bounds.certify(model, x, torch.nn.Linear(12, 3), labels)
     assert report.rho == pytest.approx(float(bounds.head_lipschitz(head.weight.detach())))

@@ -2,6 +2,7 @@
 """Hand-made mutations of bounds/ and prox.py: each must make a test fail.
 
     python tools/mutation_check.py      # a few minutes; prints caught / MISSED per mutation
+    python tools/mutation_check.py floor eq18   # only the mutations whose name has these
 
 Each mutation is applied to the source, the bound and prox tests run, and the file is
 restored. Do not commit while it runs: the tree holds one mutation at a time.
@@ -27,7 +28,14 @@ M = [
  ("prox.py", "grad_s = grad.masked_fill((v != s) | (s == 0), 0)", "grad_s = grad.masked_fill((v != s), 0)", "prox ds at 0"),
  ("bounds/norms.py", "return x.square().mean(dim=0).sqrt().amax()", "return x.square().mean(dim=2).sqrt().amax()", "B_x over features"),
  ("bounds/margin.py", "return 2 * float(rho) / gamma * float(rademacher)", "return float(rho) / gamma * float(rademacher)", "eq18 2 rho dropped"),
+ ("bounds/margin.py", "return least_ramp_bound(2 * norms,", "return least_ramp_bound(norms,", "floor 2 rho dropped"),
+ ("bounds/margin.py", "values = (count - torch.cumsum(positive, 0) / positive) / m", "values = count / m", "least eq18 partial ramp dropped"),
+ ("bounds/margin.py", "return least + 4 * confidence_term(size, delta) < 1", "return least + 4 * confidence_term(m, delta) < 1", "what-if confidence at m"),
+ ("bounds/certify.py", "code_norms = codes[:, -1].norm(dim=1)", "code_norms = codes[:, -1].abs().amax(dim=1)", "floor reads inf-norm"),
+ ("bounds/certify.py", "lambda_u * sum(norm_1_inf(U) for U in ew[\"U\"])", "lambda_u * sum(norm_1_inf(W) for W in ew[\"W\"])", "U penalty reads W"),
 ]
+only = sys.argv[1:]  # optional substrings of mutation names: run only those
+M = [mutation for mutation in M if not only or any(o in mutation[3] for o in only)]
 caught = 0
 for rel, old, new, name in M:
     p = root / rel
