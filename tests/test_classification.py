@@ -160,6 +160,7 @@ def test_cli_train_evaluate_plot_bound_for_a_classifier(tmp_path, speech_root, c
     assert report["rho"] > 0 and report["m"] == 36
     assert report["lambda_0"] == pytest.approx(report["alphas"][0])  # d = 1
     assert report["head_free_floor"] <= report["least_bound"]
+    assert report["least_bound_at_estimate"] <= report["least_bound"]  # smaller R_S
     # --checkpoint last bounds the last epoch's weights, which the default does not read
     (run / "checkpoints" / "best.pt").rename(run / "checkpoints" / "moved.pt")
     assert main(["bound", str(run)]) == 2

@@ -75,27 +75,28 @@ def monte_carlo_rademacher(task, train, seed: int = 0) -> float:
     return rademacher_estimate(function, init, radii, x.shape[0], seed=seed, **MONTE_CARLO)
 
 
+def monte_carlo_what_if(task, train, rho: float, delta: float = 0.05) -> dict:
+    """The Monte-Carlo lower estimate of R_S, and eq. 18's least value and the sample size
+    that would certify were R_S that estimate: since the estimate lies below R_S, no bound
+    on R_S can certify these margins with less data."""
+    estimate = monte_carlo_rademacher(task, train)
+    with torch.no_grad():
+        M = margins(task.head(task.model(task.model_inputs(train))[0][:, -1]), train[1])
+    return {"monte_carlo": estimate,
+            "least_bound_at_estimate": least_ramp_bound(M, estimate, rho, len(M), delta)[0],
+            "sample_size_at_estimate": sample_size_to_certify(M, estimate, rho, len(M), delta)}
+
+
 def classifier_bound(run_dir: Path, gammas=GAMMAS, delta: float = 0.05,
                      monte_carlo: bool = False, checkpoint: str = "best") -> dict:
     """eq. 15 and eq. 18 over ``gammas`` for a trained unfolding classifier (its ``best`` or
     ``last`` checkpoint), with its train and test ramp losses, test accuracy and
-    (``monte_carlo``) a Monte-Carlo lower estimate of R_S, with eq. 18's least value and the
-    sample size that would certify were R_S that estimate: since the estimate lies below R_S,
-    no bound on R_S can certify with less data at these margins."""
+    (``monte_carlo``) ``monte_carlo_what_if``."""
     config, task, _ = load_run(run_dir, checkpoint)
     train, _, test = build_data(config, progress=False)
     report, test_ramp = certify_classifier(task, train, test, gammas, delta)
     best = min(range(len(gammas)), key=lambda i: report.test_ramp_bound[i])
-    extra = {}
-    if monte_carlo:  # and eq. 18 as it would be if R_S were this lower estimate of it
-        estimate = monte_carlo_rademacher(task, train)
-        with torch.no_grad():
-            M = margins(task.head(task.model(task.model_inputs(train))[0][:, -1]), train[1])
-        extra = {"monte_carlo": estimate,
-                 "least_bound_at_estimate": least_ramp_bound(M, estimate, report.rho,
-                                                             report.m, delta)[0],
-                 "sample_size_at_estimate": sample_size_to_certify(M, estimate, report.rho,
-                                                                   report.m, delta)}
+    extra = monte_carlo_what_if(task, train, report.rho, delta) if monte_carlo else {}
     return {"rademacher": report.rademacher, "alphas": report.alphas, "betas": report.betas,
             "B_x": report.B_x, "rho": report.rho, "gammas": list(gammas),
             "train_ramp": report.train_ramp_loss, "test_ramp": test_ramp,
