@@ -460,8 +460,8 @@ def make_parser() -> argparse.ArgumentParser:
                        "paper 003's input-noise experiment, 25 ReLU RNNs (~15 min); "
                        "paper002-fig4: paper 002 Fig. 4, four bounds of a vanilla RNN trained "
                        "on WikiText-2 (~15 min); certified: the certified recipe "
-                       "(configs/certified_speech.toml) across eight regularisers, each run's "
-                       "eq. 15 and eq. 18 with the floor no head can beat (~3.5 h on one "
+                       "(configs/certified_speech.toml) across nine regularisers, each run's "
+                       "eq. 15 and eq. 18 with the floor no head can beat (~4 h on one "
                        "core). Older names: "
                        + ", ".join(f"{a} = {n}" for a, n in ALIASES.items())
                        + ". Classification tables need --data (a Speech Commands folder).")

@@ -53,7 +53,7 @@ SCALES = {"cpu": {"table4": {"epochs": 15, "lr_step": 10},
 CERTIFIED = {"task": "classification", "model": "reweighted", "num_layers": 1,
              "hidden_size": 100, "epochs": 250, "lr_step": 50, "lr_factor": 0.5}
 CERTIFIED_LAMBDAS = ((3.73, 0.0), (6.0, 0.0), (10.0, 0.0), (15.0, 0.0), (30.0, 0.0),
-                     (3.73, 3.73), (6.0, 6.0), (10.0, 10.0))
+                     (3.73, 3.73), (6.0, 6.0), (10.0, 10.0), (20.0, 20.0))
 
 
 @torch.no_grad()
