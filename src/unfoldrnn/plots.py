@@ -189,20 +189,29 @@ def certified_sweep(rows: list[dict], path: Path) -> Path:
     labels = [f"{r['lambda']:g}" + (f"\n+U {r['lambda_u']:g}" if r["lambda_u"] else "")
               for r in rows]
     x = range(len(rows))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
     left.plot(x, [r["rademacher"] for r in rows], "o-", label="R_S bound (eq. 15)")
     left.plot(x, [r["least_bound"] for r in rows], "s-", label="least eq. 18 over gamma")
     left.plot(x, [r["head_free_floor"] for r in rows], "^--", label="floor of any head")
     left.axhline(1, color="gray", lw=0.5)
-    left.set(yscale="log", xlabel="lambda", xticks=list(x), xticklabels=labels)
+    left.set(yscale="log", xlabel="lambda (+U: lambda_u)", xticks=list(x), xticklabels=labels)
     left.legend(fontsize=7)
-    right.plot(x, [r["test_accuracy"] for r in rows], "o-", color="C2")
-    right.set(xlabel="lambda", ylabel="test accuracy %", xticks=list(x), xticklabels=labels)
+    accuracy, = right.plot(x, [r["test_accuracy"] for r in rows], "o-", color="C2",
+                           label="test accuracy %")
+    right.set(xlabel="lambda (+U: lambda_u)", ylabel="test accuracy %", xticks=list(x),
+              xticklabels=labels)
     twin = right.twinx()
-    twin.plot(x, [r["sample_size_to_certify"] or float("nan") for r in rows], "s--",
-              color="C3")
-    twin.axhline(rows[0]["m"], color="C3", lw=0.5)
-    twin.set(yscale="log", ylabel="m that would certify (line: our m)")
+    need, = twin.plot(x, [r["sample_size_to_certify"] or float("nan") for r in rows], "s--",
+                      color="C3", label="m that would certify")
+    handles = [accuracy, need]
+    if "sample_size_at_estimate" in rows[0]:
+        at, = twin.plot(x, [r["sample_size_at_estimate"] or float("nan") for r in rows], "v:",
+                        color="C4", label="... were R_S its Monte-Carlo estimate")
+        handles.append(at)
+    ours = twin.axhline(rows[0]["m"], color="gray", lw=0.8, label=f"our m = {rows[0]['m']}")
+    twin.set(yscale="log", ylabel="training clips")
+    right.legend(handles=[*handles, ours], fontsize=7, ncol=2, loc="upper center",
+                 bbox_to_anchor=(0.5, -0.22))
     return _save(fig, path)
 
 
