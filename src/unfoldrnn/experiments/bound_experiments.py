@@ -143,6 +143,11 @@ def run_table4(data: str, out: str | Path, scale: str = "cpu", classes: str = "g
     return rows
 
 
+def _size(m: int | None) -> str:
+    """A sample size for a table: 3 significant digits, or 'never'."""
+    return "never" if m is None else f"{m:.3g}"
+
+
 def _write_table4_md(rows, folder: Path, data: str, classes: str, scale: str, seconds: float):
     lines = [f"# paper 000 Table 4 and Fig. 3 at scale `{scale}` ({classes})", "",
              "| model | lambda | test acc. % (paper) | R_S upper bound, eq. 15 (paper) | "
@@ -152,14 +157,13 @@ def _write_table4_md(rows, folder: Path, data: str, classes: str, scale: str, se
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         i = r["gammas"].index(r["best_gamma"])
-        need = r["sample_size_to_certify"]
         paper_acc = f" ({r['paper_accuracy']})" if r["paper_accuracy"] else ""
         lines.append(f"| {r['model']} | {r['lambda']} | {r['test_accuracy']:.2f}{paper_acc} | "
                      f"{r['rademacher']:.3g} ({r['paper_rademacher']:.3g}) | "
                      f"{r['monte_carlo']:.3g} | {r['best_gamma']:.3g} | {r['best_bound']:.3g} | "
                      f"{r['train_ramp'][i]:.3f} / {r['test_ramp'][i]:.3f} | "
                      f"{r['least_bound']:.3g} | {r['head_free_floor']:.3g} | "
-                     f"{'never' if need is None else f'{need:.3g}'} |")
+                     f"{_size(r['sample_size_to_certify'])} |")
     train_minutes = sum(r["train_seconds"] for r in rows) / 60
     lines += ["", f"Made by `unfoldrnn reproduce paper000-table4 --scale {scale} --out "
                   f"{folder.parent} --data {data}`: training time summed over the runs "
@@ -215,13 +219,11 @@ def _write_certified_md(rows, folder: Path, data: str, seconds: float):
              "m that would certify | R_S Monte-Carlo | m that would certify at it |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        need, least_need = r["sample_size_to_certify"], r["sample_size_at_estimate"]
         lines.append(f"| {r['lambda']} | {r['lambda_u']} | {r['test_accuracy']:.1f} | "
                      f"{r['alphas'][0]:.3f} | {r['betas'][0]:.3f} | {r['rademacher']:.3g} | "
                      f"{r['code_ratio']:.3g} | {r['least_bound']:.3g} ({r['least_gamma']:.3g}) | "
-                     f"{r['head_free_floor']:.3g} | {'never' if need is None else f'{need:.3g}'} | "
-                     f"{r['monte_carlo']:.3g} | "
-                     f"{'never' if least_need is None else f'{least_need:.3g}'} |")
+                     f"{r['head_free_floor']:.3g} | {_size(r['sample_size_to_certify'])} | "
+                     f"{r['monte_carlo']:.3g} | {_size(r['sample_size_at_estimate'])} |")
     minutes = sum(r["train_seconds"] for r in rows) / 60
     lines += ["", f"Made by `unfoldrnn reproduce certified --out {folder.parent} --data "
                   f"{data}`: training time summed over the runs {minutes:.1f} min; this call "
