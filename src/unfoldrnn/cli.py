@@ -219,8 +219,9 @@ def _classifier_bound(args, config, task) -> int:
         need = extra["sample_size_at_estimate"]
         print(f"  Monte-Carlo lower estimate of R_S: {extra['monte_carlo']:.3g} (the bound is "
               f"{report.rademacher / extra['monte_carlo']:.3g}x above it); were R_S that "
-              f"estimate, eq. 18 would reach {extra['least_bound_at_estimate']:.3g}, and no "
-              f"bound on R_S certifies these margins below m = {need or 'never'}")
+              f"estimate, eq. 18 would reach {extra['least_bound_at_estimate']:.3g}, and "
+              + ("no bound on R_S certifies these margins at any m" if need is None else
+                 f"no bound on R_S certifies these margins with fewer than {need} samples"))
     out = Path(args.run_dir) / "bound.json"
     out.write_text(json.dumps({**report.to_dict(), "test_ramp_loss": test_ramp,
                                "best_gamma": report.gammas[best],

@@ -101,9 +101,11 @@ class BoundReport:
                      f"  no linear head on these codes brings eq. 18 below "
                      f"{fmt(self.head_free_floor)} (median ||h_T||_2 / R_S = "
                      f"{fmt(self.code_ratio)}; ramp_bound_floor)",
-                     f"  these margins and norms would certify from m = "
-                     f"{self.sample_size_to_certify or 'never'} training samples on "
-                     f"(R_S ~ 1 / sqrt(m); sample_size_to_certify)"]
+                     ("  these margins would not certify at any m"
+                      if self.sample_size_to_certify is None else
+                      f"  these margins and norms would certify from m = "
+                      f"{self.sample_size_to_certify} training samples on "
+                      f"(R_S ~ 1 / sqrt(m); sample_size_to_certify)")]
         return "\n".join(rows)
 
 
