@@ -191,7 +191,8 @@ def run_certified(data: str, out: str | Path, scale: str = "cpu", classes: str =
     """The certified recipe across regularisers: for each (lambda, lambda_u) of
     ``CERTIFIED_LAMBDAS`` train the recipe and bound its last epoch's weights: eq. 15, eq. 18
     at its exact best margin, the floor no head can beat on the codes and the sample size
-    at which the margins would certify. Writes OUT/certified/certified.md/.json/.png."""
+    at which the margins would certify. Writes OUT/certified/certified.md/.json/.png.
+    The recipe has one scale (``scale`` is taken for reproduce's interface and not used)."""
     from .. import plots
 
     folder = Path(out) / "certified"
