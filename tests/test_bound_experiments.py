@@ -65,13 +65,13 @@ def test_noise_experiment_summarises_seeds(tmp_path, speech_root, monkeypatch):
 
 
 def test_certified_sweep_bounds_the_last_epoch(tmp_path, speech_root, monkeypatch):
-    monkeypatch.setattr(bx, "CERTIFIED", {**bx.CERTIFIED, "epochs": 2, "hidden_size": 12,
-                                          "batch_size": 12})
-    monkeypatch.setattr(bx, "CERTIFIED_LAMBDAS", ((0.5, 0.0), (0.5, 2.0)))
+    monkeypatch.setattr(bx, "CERTIFIED", {**bx.CERTIFIED, "hidden_size": 12, "batch_size": 12})
+    monkeypatch.setattr(bx, "CERTIFIED_RUNS", ((0.5, 0.0, 1), (0.5, 2.0, 2)))
     monkeypatch.setattr(bx, "MONTE_CARLO", {"draws": 1, "steps": 3, "restarts": 1})
     rows = bx.run_certified(str(speech_root), tmp_path, progress=False, log=lambda *_: None)
     folder = tmp_path / "certified"
-    for r, name in zip(rows, ("lambda-0.5", "lambda-0.5-u2.0"), strict=True):
+    assert [r["epochs"] for r in rows] == [1, 2]
+    for r, name in zip(rows, ("lambda-0.5-e1", "lambda-0.5-u2.0-e2"), strict=True):
         again = bx.classifier_bound(folder / name, checkpoint="last")
         assert r["alphas"] == again["alphas"] and r["least_bound"] == again["least_bound"]
         # a smaller R_S (the lower estimate) never needs more data, nor gives a larger bound
@@ -91,4 +91,5 @@ def test_certified_recipe_file_is_a_row_of_the_sweep():
 
     recipe = read_config_file(Path(__file__).parents[1] / "configs" / "certified_speech.toml")
     assert {k: recipe[k] for k in bx.CERTIFIED} == bx.CERTIFIED
-    assert (recipe["bound_lambda"], recipe.get("bound_lambda_u", 0.0)) in bx.CERTIFIED_LAMBDAS
+    assert (recipe["bound_lambda"], recipe.get("bound_lambda_u", 0.0),
+            recipe["epochs"]) == bx.CERTIFIED_RUNS[-1]

@@ -187,7 +187,8 @@ def certified_sweep(rows: list[dict], path: Path) -> Path:
     the floor no head can beat (left); test accuracy and the sample size at which the
     margins would certify (right)."""
     labels = [f"{r['lambda']:g}" + (f"\n+U {r['lambda_u']:g}" if r["lambda_u"] else "")
-              for r in rows]
+              + (f"\n{r['epochs']} ep." if r.get("epochs", 0) != rows[0].get("epochs", 0)
+                 else "") for r in rows]
     x = range(len(rows))
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
     left.plot(x, [r["rademacher"] for r in rows], "o-", label="R_S bound (eq. 15)")
