@@ -109,6 +109,7 @@ class BoundReport:
         return "\n".join(rows)
 
 
+@torch.no_grad()
 def model_norms(model: nn.Module) -> tuple[list[float], list[float]]:
     """(alphas, betas): ||W_l||_{1,inf}, ||U_l||_{1,inf} of ``model.effective_weights()``."""
     if not hasattr(model, "effective_weights"):
