@@ -5,7 +5,9 @@ from pathlib import Path
 
 from unfoldrnn.data.speech_commands import CLASS_SETS, speaker_split
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech_commands"
+from shared_data import DATA
+
+SHARED = DATA / "speech_commands"
 TEST_SET = SHARED / "speech_commands_test_set_v0.02"
 SAMPLE = SHARED / "speech_commands_v0.01_sample"
 

@@ -7,9 +7,10 @@ import pytest
 from unfoldrnn import bounds
 from unfoldrnn.experiments import bound_experiments as bx
 
+from shared_data import WHERE
 from speech import TEST_SET, tiny_test_set
 
-pytestmark = pytest.mark.skipif(not TEST_SET.exists(), reason="no ../shared/data speech copy")
+pytestmark = pytest.mark.skipif(not TEST_SET.exists(), reason=f"no Speech Commands copy at {WHERE}")
 
 
 @pytest.fixture(scope="module")

@@ -364,8 +364,30 @@ def test_bound_plots(tmp_path):
     report = bounds.certify(model, x, torch.nn.Linear(12, 3, bias=False), labels)
     assert len(report.gammas) == 8
     for path in (plots.bound_vs_gamma(report, tmp_path / "gamma.png"),
-                 plots.bound_vs_T(tmp_path / "T.png", T_max=50)):
+                 plots.bound_vs_T(tmp_path / "T.png", report, T_max=50)):
         assert path.stat().st_size > 1000
+
+
+def test_the_bound_vs_T_figure_draws_the_runs_own_bound(monkeypatch, tmp_path):
+    """The curve is eq. 15 at the run's own norms (was a fixed Lambda_0 = 0.9)."""
+    import matplotlib.axes
+
+    from unfoldrnn import plots
+
+    model = ReweightedRNN(4, 12, 2)
+    report = bounds.certify(model, torch.randn(30, 6, 4))
+    drawn = []
+    original = matplotlib.axes.Axes.plot
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot",
+                        lambda self, x, y, *a, **k: drawn.append((list(x), list(y)))
+                        or original(self, x, y, *a, **k))
+    plots.bound_vs_T(tmp_path / "T.png", report, T_max=20)
+    Ts, ours = drawn[0]
+    expected = [bounds.unfolding_rademacher(report.alphas, report.betas, report.B_x,
+                                            report.h0_norm, report.n, report.h, report.m, T)
+                for T in Ts]
+    assert ours == pytest.approx([v / expected[0] for v in expected])
+    assert ours[5] * expected[0] == pytest.approx(report.rademacher)  # T = 6, the run's
 
 
 def test_paper_002_bounds_3_4_and_gated_by_hand():
@@ -399,3 +421,23 @@ def test_fisher_rao_rademacher_by_hand():
     Lam = 1 + 2 * bW + 3 * bW ** 2
     expected = r * X.norm().item() / 60 / math.sqrt(lam) + bV * bU * X_T_1 * Lam / 30
     assert math.isclose(bounds.fisher_rao_rademacher(r, bU, bV, bW, x), expected, rel_tol=1e-9)
+
+
+def test_learning_curves_show_one_epoch_and_judge_the_bound_by_the_tasks_loss_range(
+        monkeypatch, tmp_path):
+    from matplotlib.ticker import MaxNLocator
+
+    from unfoldrnn import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or path)
+    row = {"epoch": 1, "train_loss": 2.0, "val_loss": 2.5, "val_psnr": 20.0,
+           "rademacher_bound": 10.0}
+    for loss_range in (15.3, 100.0):
+        plots.learning_curves([row], tmp_path / "curves.png", loss_range=loss_range)
+    vacuous, informative = figures
+    assert vacuous.axes[0].lines[0].get_marker() == "o"  # one epoch is a visible dot
+    assert "15.3" in vacuous.axes[2].get_title() and "vacuous" in vacuous.axes[2].get_title()
+    assert "vacuous" not in informative.axes[2].get_title()  # 2 R_S = 20 < 100
+    locators = [ax.xaxis.get_major_locator() for ax in vacuous.axes]
+    assert all(isinstance(k, MaxNLocator) and k._integer for k in locators)  # whole epochs

@@ -10,15 +10,16 @@ from unfoldrnn.models import build
 from unfoldrnn.tasks import ClassificationTask, confusion_matrix
 from unfoldrnn.train import fit, load_checkpoint, load_run
 
+from shared_data import WHERE
 from speech import TEST_SET, tiny_test_set
 
-needs_data = pytest.mark.skipif(not TEST_SET.exists(), reason="no ../shared/data speech copy")
+needs_data = pytest.mark.skipif(not TEST_SET.exists(), reason=f"no Speech Commands copy at {WHERE}")
 
 
 @pytest.fixture(scope="module")
 def speech_root(tmp_path_factory):
     if not TEST_SET.exists():
-        pytest.skip("no ../shared/data speech copy")
+        pytest.skip(f"no Speech Commands copy at {WHERE}")
     return tiny_test_set(tmp_path_factory.mktemp("speech") / "g12")
 
 

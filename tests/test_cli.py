@@ -79,7 +79,7 @@ def test_reproduce_writes_the_table_with_the_papers_numbers(tmp_path, monkeypatc
     table = (tmp_path / "table1" / "table1.md").read_text()
     assert "(34.19)" in table and "(31.14)" in table and "(48.70)" in table  # paper 001
     rows = (tmp_path / "table1" / "table1.csv").read_text().splitlines()
-    assert len(rows) == 1 + 4 and rows[0].startswith("model,rate,psnr,paper_psnr")
+    assert len(rows) == 1 + 4 and rows[0].startswith("model,rate,seed,psnr,paper_psnr")
     before = (tmp_path / "table1" / "reweighted-0.5" / "metrics.json").read_text()
     assert main(args) == 0  # finished runs are reused, not retrained
     assert (tmp_path / "table1" / "reweighted-0.5" / "metrics.json").read_text() == before

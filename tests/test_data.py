@@ -20,7 +20,9 @@ from unfoldrnn.data import (
     split,
 )
 
-SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+from shared_data import DATA, WHERE
+
+SHARED_MNIST = DATA / "mnist"
 
 
 def test_embedded_test_set_is_mnist():
@@ -53,7 +55,7 @@ def test_plain_and_gzipped_files_read_the_same(tmp_path):
 @pytest.fixture
 def mnist_server():
     if not SHARED_MNIST.exists():
-        pytest.skip("no local MNIST copy in ../shared/data")
+        pytest.skip(f"no MNIST copy at {WHERE}")
     handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(SHARED_MNIST))
     handler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -126,7 +128,7 @@ def test_paper_split():
 
 def test_train_digits_from_a_local_copy(tmp_path):
     if not SHARED_MNIST.exists():
-        pytest.skip("no local MNIST copy in ../shared/data")
+        pytest.skip(f"no MNIST copy at {WHERE}")
     for f in SHARED_MNIST.glob("train-*"):
         shutil.copy(f, tmp_path)
     images, labels = load_mnist(tmp_path, train=True)

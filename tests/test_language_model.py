@@ -11,8 +11,10 @@ from unfoldrnn.data import DataError, PennTreebank, WikiText2, load_corpus
 from unfoldrnn.tasks import LanguageModelTask, batchify
 from unfoldrnn.train import fit, load_checkpoint
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-needs_data = pytest.mark.skipif(not (SHARED / "ptb").exists(), reason="no ../shared/data copy")
+from shared_data import DATA, WHERE
+
+SHARED = DATA
+needs_data = pytest.mark.skipif(not (SHARED / "ptb").exists(), reason=f"no data copy at {WHERE}")
 
 
 def write_ptb(root: Path, train: str, valid: str, test: str) -> Path:

@@ -1,15 +1,16 @@
 """The issues' acceptance commands on real data at real sizes (minutes each): pytest -m slow."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 from unfoldrnn.cli import main
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+from shared_data import DATA, WHERE
+
+SHARED = DATA
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not SHARED.exists(), reason="no ../shared/data copy")]
+              pytest.mark.skipif(not SHARED.exists(), reason=f"no data copy at {WHERE}")]
 
 
 def test_speech_classifier_learns_well_above_chance(tmp_path):

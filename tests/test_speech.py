@@ -11,9 +11,10 @@ from unfoldrnn.data import speech_commands as sc
 from unfoldrnn.data.audio import mel_filterbank
 from unfoldrnn.data.cache import cache_dir
 
+from shared_data import WHERE
 from speech import SAMPLE, TEST_SET, tiny_test_set
 
-needs_data = pytest.mark.skipif(not TEST_SET.exists(), reason="no ../shared/data speech copy")
+needs_data = pytest.mark.skipif(not TEST_SET.exists(), reason=f"no Speech Commands copy at {WHERE}")
 
 
 def edgeml_features(samples: np.ndarray) -> np.ndarray:

@@ -35,8 +35,12 @@ def env():
     return {**os.environ, "UNFOLDRNN_HEARTBEAT_S": "1", "PYTHONUNBUFFERED": "1"}
 
 
-def trials(storage: str, name: str):
-    study = optuna.load_study(study_name=name, storage=storage)
+def trials(storage: str, prefix: str):
+    """The trials of the one study whose name starts with ``prefix`` (the rest of the name
+    is a hash of the runs' settings)."""
+    names = [n for n in optuna.get_all_study_names(storage) if n.startswith(prefix + "-")]
+    assert len(names) == 1, names
+    study = optuna.load_study(study_name=names[0], storage=storage)
     return study.get_trials(deepcopy=False)
 
 

@@ -113,12 +113,60 @@ def test_lambda_search_options_are_checked(key):
 
 def test_run_folder_protection(tmp_path):
     fit(tiny(epochs=1), tmp_path / "run", progress=False, log=lambda *_: None)
-    with pytest.raises(RunError, match="another run"):
+    with pytest.raises(RunError, match=r"another run \(lr: 0.003 there, 0.001 now\)"):
+        fit(tiny(epochs=1, lr=1e-3), tmp_path / "run", progress=False)
+    with pytest.raises(RunError, match="pass --resume to extend it to 2"):
         fit(tiny(epochs=2), tmp_path / "run", progress=False)
     with pytest.raises(RunError, match="--resume"):
         fit(tiny(epochs=1), tmp_path / "run", progress=False)
     with pytest.raises(RunError, match="nothing to resume"):
         fit(tiny(epochs=1), tmp_path / "other", resume=True, progress=False)
+
+
+@pytest.mark.parametrize("model", ["reweighted", "gru"])
+def test_resume_with_more_epochs_equals_the_longer_run(tmp_path, model):
+    """5 + 5 epochs (``--resume --epochs 10``) is the 10-epoch run, weights and all."""
+    quiet = dict(progress=False, log=lambda *_: None)
+    long = fit(tiny(model=model, epochs=10), tmp_path / "long", **quiet)
+    fit(tiny(model=model, epochs=5), tmp_path / "cut", **quiet)
+    extended = fit(tiny(model=model, epochs=10), tmp_path / "cut", resume=True, **quiet)
+    a = load_checkpoint(tmp_path / "long" / "checkpoints" / "last.pt")["task"]
+    b = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["task"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["val_loss"] for r in long["epochs"]] == [r["val_loss"] for r in
+                                                        extended["epochs"]]
+    assert long["test"] == extended["test"] and long["best_epoch"] == extended["best_epoch"]
+    assert json.loads((tmp_path / "cut" / "config.json").read_text())["epochs"] == 10
+    with pytest.raises(RunError, match="cannot be shortened to 4"):
+        fit(tiny(model=model, epochs=4), tmp_path / "cut", resume=True, **quiet)
+
+
+def test_a_run_that_never_finished_an_epoch_gives_way(tmp_path):
+    """A folder whose run failed before its first checkpoint holds no result: a corrected
+    config may take it (no --resume needed), and a wrong model option writes nothing."""
+    quiet = dict(progress=False, log=lambda *_: None)
+    with pytest.raises(ConfigError, match="model_options"):
+        fit(tiny(model_options={"foo": 1}), tmp_path / "run", **quiet)
+    assert not (tmp_path / "run" / "config.json").exists()
+    (tmp_path / "run").mkdir(exist_ok=True)
+    (tmp_path / "run" / "config.json").write_text(json.dumps(tiny(lr=5.0).to_dict()))
+    metrics = fit(tiny(epochs=1), tmp_path / "run", **quiet)
+    assert "test" in metrics
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["lr"] == TINY["lr"]
+
+
+def test_a_relative_data_path_is_the_same_run_from_another_folder(tmp_path, monkeypatch):
+    from unfoldrnn.train import config_differences, resolved_data
+
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    here = tiny(data="data/seq.npy").to_dict()
+    there = tiny(data=str(tmp_path / "data" / "seq.npy")).to_dict()
+    assert config_differences(here, there) == {}
+    assert resolved_data("data/seq.npy") == str(tmp_path / "data" / "seq.npy")
+    assert resolved_data("embedded") == "embedded"
+    monkeypatch.chdir(tmp_path / "data")
+    assert "data" in config_differences(here, there)  # relative to another folder: another
 
 
 def test_corrupt_checkpoint_is_named(tmp_path):

@@ -33,6 +33,12 @@ M = [
  ("bounds/margin.py", "return least + 4 * confidence_term(size, delta) < 1", "return least + 4 * confidence_term(m, delta) < 1", "what-if confidence at m"),
  ("bounds/certify.py", "code_norms = codes[:, -1].norm(dim=1)", "code_norms = codes[:, -1].abs().amax(dim=1)", "floor reads inf-norm"),
  ("bounds/certify.py", "lambda_u * sum(norm_1_inf(U) for U in ew[\"U\"])", "lambda_u * sum(norm_1_inf(W) for W in ew[\"W\"])", "U penalty reads W"),
+ ("bounds/spectral.py", "per_step = (1 - r).abs().amax(-1) + B[\"U_h\"] * r.abs().amax(-1) ** 2", "per_step = (1 - r).abs().amax(-1) + B[\"U_h\"] * r.abs().amax(-1)", "mgu r squared dropped"),
+ ("bounds/spectral.py", "per_step = (1 - r).abs().amax(-1) + B[\"U_h\"] * r.abs().amax(-1) ** 2", "per_step = (1 - r).abs().amax(-1)", "mgu U_h term dropped"),
+ ("bounds/spectral.py", "float(w[\"U_r\"].abs().sum(1).max())", "float(w[\"U_r\"].abs().sum(0).max())", "mgu U_r row sum reads columns"),
+ ("bounds/spectral.py", "B = {k: _spectral(v) for k, v in w.items()}", "B = {k: float(v.norm()) for k, v in w.items()}", "mgu Frobenius for spectral"),
+ ("bounds/spectral.py", "return b + 2 * B[\"U_r\"] + B[\"U_r\"] * B[\"U_h\"]", "return b + B[\"U_r\"] + B[\"U_r\"] * B[\"U_h\"]", "mgu theta 2 B_U_r halved"),
+ ("bounds/spectral.py", "theta_of(b), d, t, m, gamma) + \\\n            confidence(m, delta)", "theta_of(b), d, t, m, gamma)", "mgu confidence dropped"),
 ]
 only = sys.argv[1:]  # optional substrings of mutation names: run only those
 M = [mutation for mutation in M if not only or any(o in mutation[3] for o in only)]
@@ -47,7 +53,7 @@ for rel, old, new, name in M:
     try:
         r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                             "tests/test_bounds.py", "tests/test_bounds_independent.py",
-                            "tests/test_prox.py"],
+                            "tests/test_prox.py", "tests/test_mgu.py"],
                            cwd=REPO, capture_output=True, text=True)
         ok = r.returncode != 0
         caught += ok

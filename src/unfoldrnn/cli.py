@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from dataclasses import fields
+from importlib import metadata
 from pathlib import Path
 
 from .config import TASKS, ConfigError, TrainConfig, read_config_file, task_defaults
@@ -75,20 +77,27 @@ def _split_counts(text: str) -> list:
 
 
 def config_from_args(args) -> TrainConfig:
+    """--config, then the flags, then --set; the data source stored as an absolute path."""
+    from .train import resolved_data
+
     values = read_config_file(args.config) if args.config else {}
     for key in TRAIN_FLAGS:
         value = getattr(args, key)
         if value is not None:
             values[key] = _split_counts(value) if key == "split" else value
-    return TrainConfig.from_dict({**values, **_set_values(args)})
+    values = {**values, **_set_values(args)}
+    if isinstance(values.get("data"), str):
+        values["data"] = resolved_data(values["data"])
+    return TrainConfig.from_dict(values)
 
 
 def cmd_train(args) -> int:
+    from .distributed import Ranks
     from .train import fit
 
     config = config_from_args(args)
     metrics = fit(config, args.out, resume=args.resume, progress=not args.quiet)
-    if "test" in metrics:
+    if "test" in metrics and Ranks().main:
         print(f"wrote {args.out}/metrics.json")
     return 0
 
@@ -101,8 +110,9 @@ def cmd_evaluate(args) -> int:
     test = build_data(config, progress=not args.quiet)[2]
     scores = task.evaluate(test)
     result = {"checkpoint": args.which, "test": scores}
-    print(f"{config.model}: test loss {scores['loss']:.4f}, {task.describe(scores)} "
-          f"({len(test[1]) if isinstance(test, tuple) else len(test)} sequences)")
+    size = f"{test.numel():,} tokens" if config.task == "language_model" else \
+        f"{len(test[1]) if isinstance(test, tuple) else len(test):,} sequences"
+    print(f"{config.model}: test loss {scores['loss']:.4f}, {task.describe(scores)} ({size})")
     if config.task == "classification":
         counts = confusion_matrix(task.predict(test), test[1], task.num_classes)
         result["confusion"] = counts.tolist()
@@ -124,6 +134,9 @@ def _confusion_text(counts, classes) -> str:
 
 
 def cmd_plot(args) -> int:
+    """Learning curves; reconstructions or the confusion matrix; and for unfolding models
+    their activations and their bounds (the run's own numbers). A language-model run gets
+    its learning curves and activations (the bounds do not cover it)."""
     import torch
 
     from . import plots
@@ -135,7 +148,15 @@ def cmd_plot(args) -> int:
     written = []
     if metrics.get("epochs"):
         written.append(plots.learning_curves(metrics["epochs"], out / "learning_curves.png",
-                                             title=config.model))
+                                             title=config.model,
+                                             loss_range=task.loss_range()))
+    unfolding = hasattr(task.model, "effective_weights")
+    if unfolding:
+        written.append(plots.activations(task.model, out / "activations.png"))
+    if config.task == "language_model":
+        print("wrote " + ", ".join(str(p) for p in written) + " (language_model: no "
+              "reconstructions, confusion matrix or bounds)")
+        return 0
     train, _, test = build_data(config, progress=False)
     if config.task == "reconstruction":
         with torch.no_grad():
@@ -146,18 +167,17 @@ def cmd_plot(args) -> int:
         written.append(plots.confusion(counts, CLASS_SETS[config.classes], out / "confusion.png",
                                        f"{config.model}: test accuracy "
                                        f"{100 * counts.trace() / counts.sum():.2f}%"))
-    if hasattr(task.model, "effective_weights"):
-        written.append(plots.activations(task.model, out / "activations.png"))
-        if config.task == "classification" and config.model != "sista":
-            from .bounds import certify
+    if unfolding and config.model != "sista":  # the papers give Sista-RNN no T-step bound
+        from .bounds import certify
 
-            with torch.no_grad():
-                report = certify(task.model, task.model_inputs(train), head=task.head,
-                                 labels=train[1])
-            written.append(plots.bound_vs_gamma(report, out / "bound_vs_gamma.png"))
-        m = len(train[1]) if config.task != "reconstruction" else config.split[0]
-        written.append(plots.bound_vs_T(out / "bound_vs_T.png", d=config.num_layers,
-                                        n=task.model.input_size, h=config.hidden_size, m=m))
+        with torch.no_grad():
+            inputs = task.model_inputs(train)
+            if config.task == "classification":
+                report = certify(task.model, inputs, head=task.head, labels=train[1])
+                written.append(plots.bound_vs_gamma(report, out / "bound_vs_gamma.png"))
+            else:
+                report = certify(task.model, inputs, eta=task.loss_range())
+        written.append(plots.bound_vs_T(out / "bound_vs_T.png", report))
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
@@ -169,6 +189,9 @@ def cmd_bound(args) -> int:
     from .train import build_data, load_run
 
     config, task, _ = load_run(args.run_dir, args.checkpoint)
+    if config.task == "language_model":
+        raise RunError("bound covers reconstruction and classification runs; the papers state "
+                       "no bound for a language model")
     if not hasattr(task.model, "effective_weights"):
         raise RunError(f"{config.model} is not an unfolding RNN: the bounds of papers 000/001 "
                        "do not apply to it")
@@ -177,12 +200,9 @@ def cmd_bound(args) -> int:
     train = build_data(config)[0]
     with torch.no_grad():
         x = task.measure(train)
-        # loss l(h_T) = min(||s_T - D h_T||_2 / ||D||_2, eta): 1-Lipschitz in the code h_T and
-        # bounded by eta = sqrt(n0) / ||D||_2, since pixels and clipped reconstructions lie
-        # in [0, 1] (so ||s_T - s_hat_T||_2 <= sqrt(n0))
         D = task.model.D
         D_norm = float(torch.linalg.matrix_norm(D, 2))
-        eta = args.eta if args.eta is not None else config.frame_size / D_norm
+        eta = args.eta if args.eta is not None else task.loss_range()
         codes = task.model(x)[0]
         report = certify(task.model, x, delta=args.delta, eta=eta, codes=codes)
         last = (codes[:, -1] @ D.T).clamp(0, 1)
@@ -231,29 +251,49 @@ def _classifier_bound(args, config, task) -> int:
     return 0
 
 
+SPECIAL_TABLES = ("paper000-table4", "paper003-noise", "paper002-fig4", "certified")
+
+
+def _command_line(args) -> str:
+    """The exact command this process was started with, as a user would type it."""
+    return shlex.join(["unfoldrnn", *args.argv])
+
+
 def cmd_reproduce(args) -> int:
-    from .experiments import bound_experiments, resolve, run_table
+    from .experiments import TABLES, bound_experiments, resolve, run_table
+    from .train import check_writable
 
     started = time.perf_counter()
-    if args.collect or args.storage or args.workers:
-        return _reproduce_study(args, started)
-    special = {"paper000-table4": bound_experiments.run_table4,
-               "paper003-noise": bound_experiments.run_noise,
-               "certified": bound_experiments.run_certified,
-               "paper002-fig4": bound_experiments.run_fig4}
-    if args.table in special:
+    check_writable(Path(args.out))
+    if args.table in SPECIAL_TABLES:
+        used = [flag for flag, on in (("--collect", args.collect), ("--storage", args.storage),
+                                      ("--workers", args.workers), ("--seeds", args.seeds),
+                                      ("--values", args.values), ("--models", args.models),
+                                      ("--set", args.set)) if on]
+        if used:
+            raise ConfigError(f"{args.table} runs its own fixed set of runs in one process "
+                              f"and takes no {', '.join(used)} (those are for the paper "
+                              f"tables: {', '.join(TABLES)}); rerun the same command to "
+                              "resume it")
         if args.data is None:
             raise ConfigError(f"{args.table} needs --data (a Speech Commands folder; "
                               "paper002-fig4: a WikiText-2 folder)")
+        special = {"paper000-table4": bound_experiments.run_table4,
+                   "paper003-noise": bound_experiments.run_noise,
+                   "certified": bound_experiments.run_certified,
+                   "paper002-fig4": bound_experiments.run_fig4}
         special[args.table](args.data, args.out, args.scale, progress=not args.quiet)
         print(f"wrote {args.out}/{args.table}/ in {(time.perf_counter() - started) / 60:.1f} "
               "min")
         return 0
+    if args.collect or args.storage or args.workers:
+        return _reproduce_study(args, started)
     overrides, values = _reproduce_overrides(args)
     run_table(args.table, args.scale, args.out, models=args.models, progress=not args.quiet,
-              data=args.data, overrides=overrides, values=values)
+              data=args.data, overrides=overrides, values=values, seeds=args.seeds or 1,
+              command=_command_line(args))
     folder = resolve(args.table).folder
-    print(f"wrote {args.out}/{folder}/{folder}.md and .csv "
+    print(f"wrote {args.out}/{folder}/{folder}.md, .csv and .json "
           f"in {(time.perf_counter() - started) / 60:.1f} min")
     return 0
 
@@ -274,38 +314,40 @@ def _reproduce_overrides(args) -> tuple[dict | None, list | None]:
 def _reproduce_study(args, started: float) -> int:
     """reproduce as an Optuna study: --storage, --workers N, --collect."""
     from .experiments import resolve, study
+    from .experiments.sweep import table_configs, write_table
 
     spec = resolve(args.table)
     overrides, values = _reproduce_overrides(args)
+    seeds, command = args.seeds or 1, _command_line(args)
+    common = dict(models=args.models, data=args.data, overrides=overrides, values=values,
+                  seeds=seeds)
     if args.collect:
-        study.collect(args.table, args.scale, args.out, args.models, args.data, overrides,
-                      values)
+        study.collect(args.table, args.scale, args.out, command=command, **common)
     else:
-        try:
-            import optuna  # noqa: F401
-        except ImportError:
-            raise ConfigError("sweeps on several workers need optuna: "
-                              "pip install 'unfoldrnn[sweeps]'") from None
         storage = args.storage or study.default_storage(args.out, spec)
         if args.workers and args.workers > 1:
             argv = ["reproduce", args.table, "--scale", args.scale, "--out", args.out,
-                    "--storage", storage, "--quiet"]
+                    "--storage", storage, "--quiet", "--seeds", str(seeds)]
             argv += ["--models", *args.models] if args.models else []
             argv += ["--data", args.data] if args.data else []
             argv += ["--values", *args.values] if args.values else []
             for item in args.set or []:
                 argv += ["--set", item]
-            study.prepare(args.table, args.scale, storage, args.models, args.data, overrides,
-                          values)
+            reused = study.prepare(args.table, args.scale, storage, out=args.out, **common)
             code = study.run_workers(argv, args.workers)
             if code:
                 return code
-        elif not study.work(args.table, args.scale, args.out, storage, args.models,
-                            args.data, progress=not args.quiet, overrides=overrides,
-                            values=values):
+            runs = table_configs(spec, args.scale, **common)
+            write_table(spec, runs, Path(args.out) / spec.folder, args.scale, command,
+                              time.perf_counter() - started, len(reused))
+        elif not study.work(args.table, args.scale, args.out, storage,
+                            progress=not args.quiet, command=command,
+                            write=not args.worker_of_parent, **common):
             print(f"this worker is done; other workers still hold runs of {spec.name}")
             return 0
-    print(f"wrote {args.out}/{spec.folder}/{spec.folder}.md and .csv "
+        elif args.worker_of_parent:
+            return 0
+    print(f"wrote {args.out}/{spec.folder}/{spec.folder}.md, .csv and .json "
           f"in {(time.perf_counter() - started) / 60:.1f} min")
     return 0
 
@@ -333,8 +375,15 @@ def cmd_demo(args) -> int:
         print(f"training {model} ({args.epochs} epochs on 2,400 embedded Moving MNIST "
               f"sequences) -> {run_dir}")
         config = TrainConfig.from_dict({**base, "model": model})
-        fit(config, run_dir, resume=(run_dir / "config.json").exists(), progress=not args.quiet,
-            log=lambda *_: None, interrupt_hint="rerun the same demo command to continue")
+        try:
+            fit(config, run_dir, resume=(run_dir / "config.json").exists(),
+                progress=not args.quiet, log=lambda *_: None,
+                interrupt_hint="rerun the same demo command to continue")
+        except RunError as err:
+            if "holds" not in str(err):
+                raise
+            raise RunError(f"{out} holds a demo of other settings ({err}); give the demo "
+                           "another folder with --out, or its earlier --epochs/--seed") from None
         config, task, metrics = load_run(run_dir)
         test = build_data(config, progress=False)[2][:1]
         with torch.no_grad():
@@ -386,13 +435,16 @@ def make_parser() -> argparse.ArgumentParser:
         description="Deep-unfolding RNNs (reweighted-RNN, l1-l1-RNN, Sista-RNN), their RNN "
                     "baselines, the papers' tasks, and generalization bounds.",
         epilog="Each command has its own --help. Errors exit with status 2.")
+    parser.add_argument("--version", action="version",
+                        version=f"unfoldrnn {metadata.version('unfoldrnn')}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("train", help="train a model (reconstruction or classification)",
+    p = sub.add_parser("train", help="train a model (reconstruction, classification or "
+                       "language_model)",
                        description="Train into a run folder (config.json, metrics.csv/json, "
                        "checkpoints/). Settings come from --config (TOML or JSON), then the "
                        "flags, then --set KEY=VALUE; defaults are the papers' (paper 001 for "
-                       "reconstruction, paper 000 for classification).",
+                       "reconstruction, paper 000 for classification and language_model).",
                        epilog="config keys and defaults (None: the task's default): "
                        + ", ".join(f"{f.name}={f.default!r}" for f in fields(TrainConfig))
                        + ". Task defaults: " + "; ".join(
@@ -403,8 +455,8 @@ def make_parser() -> argparse.ArgumentParser:
     for key, (kind, text) in TRAIN_FLAGS.items():
         default = TrainConfig.__dataclass_fields__[key].default
         p.add_argument("--" + key.replace("_", "-"), dest=key, type=kind,
-                       help=text + (" (default: the task's)" if default is None
-                                    else f" (default {default!r})"))
+                       help=text + ("" if "default" in text else " (default: the task's)"
+                                    if default is None else f" (default {default!r})"))
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="any other config key, e.g. --set clip=0.5 (repeatable)")
     p.add_argument("--out", required=True, help="run folder (new, or this run's with --resume)")
@@ -467,8 +519,7 @@ def make_parser() -> argparse.ArgumentParser:
                        "beat (~3.5 h of training on one core). Older names: "
                        + ", ".join(f"{a} = {n}" for a, n in ALIASES.items())
                        + ". Classification tables need --data (a Speech Commands folder).")
-    names = [*TABLES, "paper000-table4", "paper003-noise", "paper002-fig4", "certified",
-             *ALIASES]
+    names = [*TABLES, *SPECIAL_TABLES, *ALIASES]
     p.add_argument("table", choices=names, metavar="TABLE", help="one of: " + ", ".join(names))
     p.add_argument("--scale", choices=("cpu", "paper"), default="cpu",
                    help="cpu: reduced setting for a laptop (documented in the table); paper: "
@@ -491,6 +542,11 @@ def make_parser() -> argparse.ArgumentParser:
                    help="only these values of the swept key (default: the table's)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="a config key set in every run, e.g. --set epochs=3 (repeatable)")
+    p.add_argument("--seeds", type=int, metavar="N",
+                   help="train every cell with N seeds (the config's seed, default 0, and "
+                   "the N - 1 after it; each seed a run folder of its own) and print mean "
+                   "+- std over them (default 1)")
+    p.add_argument("--worker-of-parent", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("demo", help="the main job: two models trained and compared in minutes",
@@ -507,7 +563,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = make_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except Interrupted as err:
@@ -518,6 +576,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except USER_ERRORS as err:
         print(f"unfoldrnn: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a file system that refuses (read-only, full, not a folder)
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"unfoldrnn: error: {where}{err.strerror or err}", file=sys.stderr)
         return 2
 
 

@@ -84,14 +84,15 @@ class Ranks:
 
     def training_loss(self, task: nn.Module, device: torch.device):
         """``task.training_loss``; under torchrun the same wrapped in DistributedDataParallel
-        (unused parameters allowed: a carried state leaves h0 out of the graph)."""
+        (unused parameters allowed only where there are some: a state carried across
+        language-model windows leaves the learned h0 out of the graph)."""
         if not self.active:
             return task.training_loss
         from torch.nn.parallel import DistributedDataParallel
 
         return DistributedDataParallel(
             _TrainingLoss(task), device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=True)
+            find_unused_parameters=bool(getattr(task, "carry_state", False)))
 
     def loss_weight(self, count: int, device) -> float:
         """N * count_r / sum_r count_r: scales this rank's mean loss so that DDP's uniform

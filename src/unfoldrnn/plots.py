@@ -22,29 +22,39 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def learning_curves(history: list[dict], path: Path, title: str = "") -> Path:
+def learning_curves(history: list[dict], path: Path, title: str = "",
+                    loss_range: float | None = None) -> Path:
     """Train / validation loss and the task's metric per epoch (paper 001 Figs. 3-6), and the
-    Rademacher bound where it was tracked. The metric is the one the rows hold (val_psnr,
-    val_accuracy, ...)."""
+    Rademacher bound where it was tracked, judged against ``loss_range`` (the eta of the
+    task's bounded loss, ``Task.loss_range``): eq. 14's gap is at least 2 R_S, so the bound
+    says nothing once 2 R_S >= eta. The metric is the one the rows hold (val_psnr, ...)."""
+    from matplotlib.ticker import MaxNLocator
+
     epochs = [r["epoch"] for r in history]
     metric = next(k[4:] for k in history[0] if k.startswith("val_") and k != "val_loss")
     fig, axes = plt.subplots(1, 3 if "rademacher_bound" in history[0] else 2,
                              figsize=(12, 3.5))
-    axes[0].plot(epochs, [r["train_loss"] for r in history], label="train")
-    axes[0].plot(epochs, [r["val_loss"] for r in history], label="validation")
+    style = {"marker": "o", "ms": 4} if len(epochs) < 20 else {}  # one epoch: one dot
+    axes[0].plot(epochs, [r["train_loss"] for r in history], label="train", **style)
+    axes[0].plot(epochs, [r["val_loss"] for r in history], label="validation", **style)
     axes[0].set(xlabel="epoch", ylabel="loss", yscale="log", title=title)
     axes[0].legend()
     if f"train_{metric}" in history[0]:
-        axes[1].plot(epochs, [r[f"train_{metric}"] for r in history], color="C0", label="train")
-    axes[1].plot(epochs, [r[f"val_{metric}"] for r in history], color="C2", label="validation")
+        axes[1].plot(epochs, [r[f"train_{metric}"] for r in history], color="C0",
+                     label="train", **style)
+    axes[1].plot(epochs, [r[f"val_{metric}"] for r in history], color="C2",
+                 label="validation", **style)
     axes[1].set(xlabel="epoch", ylabel={"psnr": "PSNR [dB]"}.get(metric, metric))
     axes[1].legend()
     if len(axes) == 3:
         bounds = [r["rademacher_bound"] for r in history]
-        axes[2].plot(epochs, bounds, color="C3")
+        axes[2].plot(epochs, bounds, color="C3", **style)
+        vacuous = loss_range is not None and 2 * min(bounds) >= loss_range
         axes[2].set(xlabel="epoch", ylabel="R_S bound (paper 000 eq. 15)", yscale="log",
-                    title="vacuous (> 1): says nothing\nof a loss in [0, 1]"
-                    if min(bounds) > 1 else "R_S bound")
+                    title=f"vacuous: 2 R_S > {loss_range:.3g}, the range\nof the bounded "
+                    "loss (eq. 14)" if vacuous else "R_S bound")
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return _save(fig, path)
 
 
@@ -120,16 +130,19 @@ def activations(model, path: Path, units: int = 4) -> Path:
             scale = float((a + b).max())
             side = 3 * scale
             u = torch.linspace(-2 * scale, side + 3 * scale, 801)
-            for k in range(len(a)):
+            for k in range(len(a)):  # dashes of their own: equal units stay visible
                 v = prox_l1l1(u, float(a[k]), float(b[k]), side)
                 ax.plot(u.numpy(), v.numpy(), color=f"C{k}", lw=2.2 - 0.4 * k,
+                        ls=("-", "--", "-.", ":")[k % 4],
                         label=f"unit {k + 1}: a={float(a[k]):.2g}, b={float(b[k]):.2g}")
             ax.axhline(side, color="gray", lw=0.5, ls=":")
         ax.axhline(0, color="gray", lw=0.5)
         ax.set(xlabel="u", ylabel="Phi(u)", title=f"layer {layer + 1}")
         ax.legend(fontsize=6)
-    fig.suptitle("learned activations: u the pre-activation, s = (P h_{t-1})_k = 3 max(a + b) "
-                 "(dotted); plateaus at 0 and at s, widths 2a and 2b", fontsize=8)
+    if not sista:
+        fig.suptitle("learned activation of each unit: output Phi(u) against its input u, "
+                     "for a previous-state value s (dotted);\nflat at 0 for |u| < a and at s "
+                     "near u = s (paper 001 Fig. 1)", fontsize=8)
     return _save(fig, path)
 
 
@@ -145,19 +158,26 @@ def bound_vs_gamma(report, path: Path) -> Path:
     return _save(fig, path)
 
 
-def bound_vs_T(path: Path, d: int = 3, n: int = 51, h: int = 1024, m: int = 8000,
-               Lambda_0: float = 0.9, T_max: int = 100) -> Path:
-    """Growth with T of the unfolding bound (eq. 15, sqrt(T) for Lambda_0 < 1) beside the
-    T^2 of SpectralRNN's and the T of FastRNN's bound (paper 000 Sec. 3.1), all at T = 1."""
+def bound_vs_T(path: Path, report, T_max: int | None = None) -> Path:
+    """The run's own eq. 15 (paper 000 Thm 3.3) against the sequence length T, its norms
+    (``report``: a ``certify`` BoundReport of the run) held fixed, beside the T^2 of
+    SpectralRNN's and the T of FastRNN's bound (paper 000 Sec. 3.1), all relative to T = 1;
+    the run's own T is marked."""
+    T_max = T_max or max(100, 2 * report.T)
     Ts = list(range(1, T_max + 1))
-    alphas = [Lambda_0 ** (1 / d)] * d
-    ours = [unfolding_rademacher(alphas, [1.0] * d, 1.0, 0.0, n, h, m, T) for T in Ts]
-    fig, ax = plt.subplots(figsize=(4.5, 3.5))
-    ax.plot(Ts, [v / ours[0] for v in ours], label=f"unfolding RNN (Lambda_0={Lambda_0})")
+    ours = [unfolding_rademacher(report.alphas, report.betas, report.B_x, report.h0_norm,
+                                 report.n, report.h, report.m, T) for T in Ts]
+    fig, ax = plt.subplots(figsize=(4.8, 3.6))
+    ax.plot(Ts, [v / ours[0] for v in ours],
+            label=f"this run, eq. 15 (Lambda_0 = {report.lambda_0:.3g})")
     ax.plot(Ts, [T ** 2 for T in Ts], label="SpectralRNN-like, T^2")
     ax.plot(Ts, Ts, label="FastRNN-like, T")
-    ax.set(xscale="log", yscale="log", xlabel="T", ylabel="bound / bound at T = 1")
-    ax.legend(fontsize=8)
+    ax.axvline(report.T, color="gray", lw=0.6, ls=":")
+    at = ours[report.T - 1]
+    ax.set(xscale="log", yscale="log", xlabel="T (dotted: this run's)",
+           ylabel="bound / bound at T = 1",
+           title=f"R_S bound at T = {report.T}: {at:.3g}")
+    ax.legend(fontsize=7)
     return _save(fig, path)
 
 

@@ -129,41 +129,122 @@ def _write_metrics(run_dir: Path, history: list[dict], extra: dict) -> None:
 EXECUTION_KEYS = ("device", "compile_prox", "cuda_graphs", "tensorboard")
 
 
+def resolved_data(value: str | None) -> str | None:
+    """A data source as an absolute path (``embedded`` and None stay as they are), so that a
+    run made with ``--data data/ptb`` is found again from any working directory."""
+    if value is None or value == "embedded":
+        return value
+    return str(Path(value).expanduser().resolve())
+
+
 def _identity(values: dict) -> dict:
-    """What makes two configs the same run (defaults filled in, execution keys left out)."""
+    """What makes two configs the same run (defaults filled in, execution keys left out, the
+    data source resolved)."""
     full = TrainConfig.from_dict(values).to_dict()
+    full["data"] = resolved_data(full.get("data"))
     return {k: v for k, v in full.items() if k not in EXECUTION_KEYS}
 
 
-def prepare_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> bool:
-    """Refuse a folder that holds another run; with ``resume`` it must hold this one.
+def config_differences(old: dict, new: dict) -> dict[str, tuple]:
+    """{key: (old value, new value)} of the keys in which two run configs differ."""
+    a, b = _identity(old), _identity(new)
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
-    Returns whether there is a checkpoint to resume from: a folder that holds this run's
-    config but no checkpoint yet (a run stopped in its first epoch) starts afresh."""
+
+def describe_differences(diffs: dict[str, tuple]) -> str:
+    return ", ".join(f"{k}: {old!r} there, {new!r} now" for k, (old, new) in diffs.items())
+
+
+def _read_run_config(config_path: Path) -> dict:
+    try:
+        existing = json.loads(config_path.read_text())
+        _identity(existing)
+    except (ValueError, ConfigError, TypeError):
+        raise RunError(f"{config_path} is corrupt") from None
+    return existing
+
+
+def check_writable(folder: Path) -> None:
+    """Refuse, before any data is loaded, a folder that cannot be created or written: its
+    nearest existing parent is a file, read-only, or not a real file system."""
+    folder = Path(folder)
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise RunError(f"cannot write to {folder}: {existing} is a file, not a folder")
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".unfoldrnn-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise RunError(f"cannot write to {folder}: {err.strerror or err}") from None
+    finally:
+        for p in created:  # leave the file system as it was (innermost first)
+            try:
+                p.rmdir()
+            except OSError:
+                pass
+
+
+def check_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> str:
+    """What ``run_dir`` allows for ``config``, checked before anything is loaded or written.
+
+    Returns ``"new"`` (an empty or absent folder), ``"resume"`` (this run, with a checkpoint,
+    ``resume`` given), ``"extend"`` (the same, with ``epochs`` raised) or ``"restart"`` (a run
+    that never finished an epoch: it left no results, so any config may take its place).
+    Another run's folder is refused with the keys that differ."""
     config_path = run_dir / "config.json"
     if run_dir.exists() and not run_dir.is_dir():
         raise RunError(f"{run_dir} is a file, not a run folder")
-    if config_path.exists():
-        try:
-            existing = json.loads(config_path.read_text())
-            _identity(existing)
-        except (ValueError, ConfigError, TypeError):
-            raise RunError(f"{config_path} is corrupt") from None
-        if _identity(existing) != _identity(config.to_dict()):
-            raise RunError(f"{run_dir} already holds another run (its config.json differs); "
-                           "choose a new folder")
+    check_writable(run_dir)
+    if not config_path.exists():
+        if resume:
+            raise RunError(f"nothing to resume: {config_path} not found")
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise RunError(f"{run_dir} is not empty and holds no run; choose a new --out")
+        return "new"
+    existing = _read_run_config(config_path)
+    if not (run_dir / "checkpoints" / "last.pt").exists():
+        return "restart"
+    diffs = config_differences(existing, config.to_dict())
+    if not diffs:
         if not resume:
             raise RunError(f"{run_dir} already holds this run; pass --resume to continue it")
-        return (run_dir / "checkpoints" / "last.pt").exists()
-    if resume:
-        raise RunError(f"nothing to resume: {config_path} not found")
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise RunError(f"{run_dir} is not empty and holds no run; choose a new folder")
+        return "resume"
+    if set(diffs) == {"epochs"}:
+        before, now = diffs["epochs"]
+        if now < before:
+            raise RunError(f"{run_dir} holds a run of {before} epochs; it cannot be shortened "
+                           f"to {now} (evaluate a checkpoint instead)")
+        if not resume:
+            raise RunError(f"{run_dir} holds this run with {before} epochs; pass --resume to "
+                           f"extend it to {now}")
+        return "extend"
+    raise RunError(f"{run_dir} already holds another run ({describe_differences(diffs)}); "
+                   "choose a new --out")
+
+
+def write_run_config(run_dir: Path, config: TrainConfig) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
+    config_path = run_dir / "config.json"
     tmp = config_path.with_name("config.json.tmp")
     tmp.write_text(json.dumps(config.to_dict(), indent=1))
     os.replace(tmp, config_path)
-    return False
+
+
+def reusable_metrics(config: TrainConfig, run_dir: str | Path) -> dict | None:
+    """The metrics of a finished run of exactly ``config`` in ``run_dir`` (None if none is
+    finished); a finished or started run made with other settings is refused by name."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.exists() or not (run_dir / "checkpoints" / "last.pt").exists():
+        return None
+    diffs = config_differences(_read_run_config(config_path), config.to_dict())
+    if diffs:
+        raise RunError(f"{run_dir} holds a run made with other settings "
+                       f"({describe_differences(diffs)}); remove it or choose another --out")
+    return finished_metrics(run_dir)
 
 
 def _check_tensorboard() -> None:
@@ -227,6 +308,9 @@ def fit(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress
         return _fit(config, Path(run_dir), resume, progress if ranks.main else False,
                     log if ranks.main else (lambda *_: None), stop_after, ranks)
     except KeyboardInterrupt:
+        if not (Path(run_dir) / "checkpoints" / "last.pt").exists():
+            raise Interrupted("interrupted before the first epoch ended: nothing was saved; "
+                              "rerun the same command to start again") from None
         saved = run_dir_epoch(Path(run_dir))
         raise Interrupted(f"interrupted after epoch {saved}; {interrupt_hint}") from None
     finally:
@@ -243,11 +327,12 @@ def finished_metrics(run_dir: str | Path) -> dict | None:
 
 
 def train_run(config: TrainConfig, run_dir: str | Path, progress: bool = False) -> dict:
-    """A finished run's metrics as they are; otherwise train it quietly (resuming what an
-    interrupted call left) and return its metrics. The sweeps' unit of work."""
-    metrics = finished_metrics(run_dir)
+    """A finished run's metrics, if ``run_dir`` holds this very config finished; otherwise
+    train it quietly (resuming what an interrupted call left) and return its metrics. A run
+    of other settings in ``run_dir`` is refused (``reusable_metrics``). The sweeps' unit."""
+    metrics = reusable_metrics(config, run_dir)
     if metrics is None:
-        fit(config, run_dir, resume=(Path(run_dir) / "config.json").exists(),
+        fit(config, run_dir, resume=(Path(run_dir) / "checkpoints" / "last.pt").exists(),
             progress=progress, log=lambda *_: None)
         metrics = finished_metrics(run_dir)
     return metrics
@@ -272,18 +357,21 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
         raise RunError(f"cuda_graphs needs a CUDA device; this run's device is {device}")
     if config.tensorboard:
         _check_tensorboard()
-    train, val, test = build_data(config, progress)
+    mode = check_run_dir(run_dir, config, resume)  # before the data: nothing loaded, cached
+    train, val, test = build_data(config, progress)  # or written for a refused folder
     ranks.start(device)
-    if ranks.main:
-        prepare_run_dir(run_dir, config, resume)
-    ranks.barrier()
-    has_checkpoint = resume and (run_dir / "checkpoints" / "last.pt").exists()
     extra: dict = {"config": config.to_dict()}
-    state = load_checkpoint(run_dir / "checkpoints" / "last.pt") if has_checkpoint else None
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt") \
+        if mode in ("resume", "extend") else None
 
     if state is not None:
         extra = state["extra"]
-        config = TrainConfig.from_dict(extra["effective_config"])
+        for key in ("test", "best_epoch", "parameters", "train_seconds"):
+            extra.pop(key, None)
+        # the run's own settings; how it executes, and (extend) its epochs, from this call
+        now = {k: v for k, v in config.to_dict().items() if k in (*EXECUTION_KEYS, "epochs")}
+        config = TrainConfig.from_dict({**extra["effective_config"], **now})
+        extra["config"] = {**extra["config"], "epochs": config.epochs}
     elif config.model in UNFOLDING_MODELS and config.lambda_search_trials > 0:
         search = search_lambdas(config, train, val, device,
                                 lambda trial: build_task(trial, train), log)
@@ -292,7 +380,10 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
                                         "lambda2": search["best"]["lambda2"]})
     extra["effective_config"] = config.to_dict()
 
-    task = build_task(config, train).to(device)
+    task = build_task(config, train).to(device)  # a wrong model option fails here, unwritten
+    if ranks.main and mode != "resume":
+        write_run_config(run_dir, TrainConfig.from_dict(extra["config"]))
+    ranks.barrier()
     if config.cuda_graphs:  # the whole task: a parameter shared across the graph's border
         use_cuda_graphs(task)  # (the sensing matrix A) would break the backward's capture
     opt = torch.optim.Adam(task.parameters(), lr=config.lr)

@@ -80,6 +80,13 @@ def mgu_beta_theta(r_max, one_minus_r_max, B_U_h, B_U_r) -> tuple[float, float]:
     return beta, beta + 2 * B_U_r + B_U_r * B_U_h
 
 
+def mgu_gate_bound(B_W_r: float, B_x: float, U_r_row_sum: float) -> float:
+    """Paper 002 Sec. 5, after Thm 4: with |h_t| <= 1 entrywise, ||r_t||_inf and
+    ||1 - r_t||_inf are both at most 1 / (1 + exp(-B_{W_r} B_x - ||U_r||_1)), ||U_r||_1 the
+    largest absolute row sum (a data-free bound on the gates)."""
+    return 1 / (1 + math.exp(-B_W_r * B_x - U_r_row_sum))
+
+
 def lstm_beta_theta(forget_max, input_max, output_max, B_U_c, B_U_g, B_U_r, B_U_o):
     """Paper 002 Thm 5 (its g = forget gate, r = input gate, o = output gate):
     beta = max_j ||g_j||_inf + B_{U_c} ||r_j||_inf ||o_j||_inf, theta = beta + B_{U_g} +
@@ -165,6 +172,57 @@ def section6_bounds(U, V, W, t: int) -> dict:
         "bound2": B_V * B_W * (M_U + M_V + M_W) * t * G,
         "bound3": (lam * B_U + B_W) * G * math.sqrt(d * (F_U ** 2 + F_W ** 2 + F_V ** 2)),
     }
+
+
+def mgu_bound(mgu, V, inputs, gamma: float, delta: float = 0.05) -> dict:
+    """Paper 002 Thm 4 for a one-layer, bias-free MGU (``models.MGU``) with output matrix V
+    (y_t = V h_t, rho_y = 1) on inputs [m, t, d_x], the term inside O() with constant 1, as
+    for the other theorems here:
+
+    d B_V min{sqrt(d), B_{W_h} B_x G(beta)} sqrt(log(G(theta) d sqrt(m))) / (sqrt(m) gamma)
+    + sqrt(log(1/delta) / m),  G(a) = (a^t - 1) / (a - 1),  d = sqrt(2 d_x d_h + 2 d_h^2 +
+    d_h d_y),
+
+    beta = max_j (||1 - r_j||_inf + B_{U_h} ||r_j||_inf^2) with the gates r_j run on the data
+    (the max over the samples as well as the steps j <= t), theta = beta + 2 B_{U_r} +
+    B_{U_r} B_{U_h}. ``*_data_free`` replace both gate norms by ``mgu_gate_bound``.
+    B_* are spectral norms; B_x = max_{i,t} ||x_{i,t}||_2."""
+    import torch
+
+    from .norms import max_l2_norm
+
+    if mgu.num_layers != 1:
+        raise ValueError("paper 002's Thm 4 is for a single-layer MGU")
+    if mgu.bias:
+        raise ValueError("paper 002's MGU r_t = sigma(W_r x_t + U_r h_(t-1)) has no bias; "
+                         "build MGU(..., bias=False)")
+    w = {k: v[0].detach().double() for k, v in mgu.effective_weights().items()}
+    V = V.detach().double()
+    m, t, d_x = inputs.shape
+    d_h, d_y = w["U_h"].shape[0], V.shape[0]
+    with torch.no_grad():
+        r = mgu.gates(inputs)[0].double()  # [m, t, d_h]
+    B = {k: _spectral(v) for k, v in w.items()}
+    B_V, B_x = _spectral(V), float(max_l2_norm(inputs))
+    per_step = (1 - r).abs().amax(-1) + B["U_h"] * r.abs().amax(-1) ** 2
+    beta = float(per_step.max())
+    gate = mgu_gate_bound(B["W_r"], B_x, float(w["U_r"].abs().sum(1).max()))
+    beta_free = gate + B["U_h"] * gate ** 2
+    d = _size(2 * d_x * d_h, 2 * d_h * d_h, d_h * d_y)
+
+    def theta_of(b: float) -> float:
+        return b + 2 * B["U_r"] + B["U_r"] * B["U_h"]
+
+    def thm4(b: float) -> float:
+        return gated_complexity(B_V, B["W_h"], B_x, b, theta_of(b), d, t, m, gamma) + \
+            confidence(m, delta)
+
+    return {"B_W_r": B["W_r"], "B_W_h": B["W_h"], "B_U_r": B["U_r"], "B_U_h": B["U_h"],
+            "B_V": B_V, "B_x": B_x, "d": d, "t": t, "m": m, "gamma": gamma, "delta": delta,
+            "r_max": float(r.max()), "one_minus_r_max": float((1 - r).max()),
+            "beta": beta, "theta": theta_of(beta), "gate_bound": gate,
+            "beta_data_free": beta_free, "theta_data_free": theta_of(beta_free),
+            "thm4": thm4(beta), "thm4_data_free": thm4(beta_free)}
 
 
 def lstm_bound(lstm, V, inputs, gamma: float) -> dict:

@@ -7,7 +7,8 @@ MODELS = ("rnn", "lstm", "gru", "indrnn", "fastrnn", "spectralrnn", "sista", "l1
           "reweighted")
 LABELS = {"rnn": "sRNN", "lstm": "LSTM", "gru": "GRU", "indrnn": "IndRNN",
           "fastrnn": "FastRNN", "spectralrnn": "SpectralRNN", "sista": "Sista-RNN",
-          "l1l1": "l1-l1-RNN", "reweighted": "reweighted-RNN", "fastgrnn": "FastGRNN"}
+          "l1l1": "l1-l1-RNN", "reweighted": "reweighted-RNN", "fastgrnn": "FastGRNN",
+          "mgu": "MGU"}
 
 
 def _rows(table: dict) -> dict:

@@ -14,6 +14,8 @@ Storage: any Optuna storage URL; ``sqlite:///OUT/<table>/study.db`` by default, 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from ..train import finished_metrics, train_run
 from .paper import Table
-from .sweep import resolve, run_table, table_configs
+from .sweep import check_reuse, default_command, resolve, table_configs, write_table
 
 # a worker records a heartbeat this often; 3x this without one is dead
 HEARTBEAT_S = int(os.environ.get("UNFOLDRNN_HEARTBEAT_S", "5"))
@@ -58,6 +60,13 @@ def default_storage(out: str | Path, spec: Table) -> str:
     return f"sqlite:///{folder / 'study.db'}"
 
 
+def study_name(spec: Table, scale: str, runs) -> str:
+    """The study of exactly these runs: other settings (epochs, seeds, values) make another
+    study, never a queue of runs already completed under different settings."""
+    identity = json.dumps(sorted((r.name, r.config.to_dict()) for r in runs), default=str)
+    return f"{spec.name}-{scale}-{hashlib.sha1(identity.encode()).hexdigest()[:10]}"
+
+
 def _open_study(storage: str, name: str, runs: list[str]):
     """Create the study and enqueue every run once, or load it if another process did."""
     import optuna
@@ -76,20 +85,23 @@ def _open_study(storage: str, name: str, runs: list[str]):
 
 def work(table: str, scale: str, out: str | Path, storage: str | None = None,
          models=None, data: str | None = None, progress: bool = False, log=print,
-         overrides: dict | None = None, values=None) -> bool:
+         overrides: dict | None = None, values=None, seeds: int = 1,
+         command: str | None = None, write: bool = True) -> bool:
     """One worker: run waiting trials until none is waiting or running; write the table if
-    every run is complete. Returns whether the table is complete."""
+    every run is complete (and ``write``: workers started by ``run_workers`` leave it to
+    their parent). Returns whether the table is complete."""
     import optuna
     from optuna.storages import fail_stale_trials
     from optuna.trial import TrialState
 
+    started = time.perf_counter()
     spec = resolve(table)
-    runs = {f"{model}-{value}": config
-            for model, value, config in table_configs(spec, scale, models, data, overrides,
-                                                      values)}
-    storage = storage or default_storage(out, spec)
-    study = _open_study(storage, f"{spec.name}-{scale}", list(runs))
+    listed = table_configs(spec, scale, models, data, overrides, values, seeds)
+    runs = {run.name: run.config for run in listed}
     folder = Path(out) / spec.folder
+    reused = check_reuse(listed, folder)
+    storage = storage or default_storage(out, spec)
+    study = _open_study(storage, study_name(spec, scale, listed), list(runs))
 
     def objective(trial) -> float:
         if "run" not in trial.user_attrs:  # not an enqueued run (the queue emptied meanwhile)
@@ -103,7 +115,11 @@ def work(table: str, scale: str, out: str | Path, storage: str | None = None,
         fail_stale_trials(study)  # a dead worker's trial -> FAIL -> enqueued again
         trials = study.get_trials(deepcopy=False)
         if any(t.state == TrialState.WAITING for t in trials):
-            study.optimize(objective, n_trials=1)
+            try:
+                study.optimize(objective, n_trials=1)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # a loaded machine let our heartbeat go stale: another worker failed our
+                # trial and enqueued it again; its run folder is finished and will be reused
         elif any(t.state == TrialState.RUNNING for t in trials):
             time.sleep(HEARTBEAT_S)  # another worker's run: it finishes or goes stale
         else:
@@ -111,43 +127,49 @@ def work(table: str, scale: str, out: str | Path, storage: str | None = None,
     done = {t.params.get("run") for t in study.get_trials(deepcopy=False)
             if t.state == TrialState.COMPLETE}
     complete = set(runs) <= done
-    if complete:
-        run_table(table, scale, out, models=models, progress=False, log=lambda *_: None,
-                  data=data, overrides=overrides, values=values)
+    if complete and write:
+        write_table(spec, listed, folder, scale, command or default_command(
+            spec, scale, out, models, data, overrides, values, seeds),
+            time.perf_counter() - started, len(reused))
     return complete
 
 
 def collect(table: str, scale: str, out: str | Path, models=None, data: str | None = None,
-            overrides: dict | None = None, values=None) -> None:
-    """Write the table from finished runs; name the runs that are not finished."""
+            overrides: dict | None = None, values=None, seeds: int = 1,
+            command: str | None = None) -> None:
+    """Write the table from finished runs of exactly these settings; name the runs that are
+    not finished (a run folder of other settings is refused by name)."""
     spec = resolve(table)
     folder = Path(out) / spec.folder
-    missing = []
-    for model, value, _ in table_configs(spec, scale, models, data, overrides, values):
-        if finished_metrics(folder / f"{model}-{value}") is None:
-            missing.append(f"{model}-{value}")
+    runs = table_configs(spec, scale, models, data, overrides, values, seeds)
+    reused = check_reuse(runs, folder)
+    missing = [run.name for run in runs if run not in reused]
     if missing:
         raise ValueError(f"{len(missing)} run(s) of {spec.name} not finished: "
                          f"{', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
-    run_table(table, scale, out, models=models, progress=False, log=lambda *_: None, data=data,
-              overrides=overrides, values=values)
+    write_table(spec, runs, folder, scale, command or default_command(
+        spec, scale, out, models, data, overrides, values, seeds), 0.0, len(runs))
 
 
 def prepare(table: str, scale: str, storage: str, models=None, data: str | None = None,
-            overrides: dict | None = None, values=None) -> None:
-    """Create the study and its queue before workers start (no race on a fresh database)."""
+            overrides: dict | None = None, values=None, seeds: int = 1,
+            out: str | Path | None = None) -> list:
+    """Create the study and its queue before workers start (no race on a fresh database);
+    refuse run folders of other settings in ``out`` first. Returns the runs already
+    finished (reused)."""
     spec = resolve(table)
-    runs = [f"{m}-{v}" for m, v, _ in table_configs(spec, scale, models, data, overrides,
-                                                     values)]
-    _open_study(storage, f"{spec.name}-{scale}", runs)
+    runs = table_configs(spec, scale, models, data, overrides, values, seeds)
+    reused = check_reuse(runs, Path(out) / spec.folder) if out is not None else []
+    _open_study(storage, study_name(spec, scale, runs), [run.name for run in runs])
+    return reused
 
 
 def run_workers(argv: list[str], workers: int) -> int:
     """Start ``workers`` local worker processes of the same reproduce command; wait. Each
     gets cores / workers threads (unless OMP_NUM_THREADS is set): oversubscribed OpenMP
-    threads spin and slow every worker down."""
+    threads spin and slow every worker down. The workers leave the table to the caller."""
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
-    procs = [subprocess.Popen([sys.executable, "-m", "unfoldrnn", *argv, "--workers", "1"],
-                              env=env) for _ in range(workers)]
+    procs = [subprocess.Popen([sys.executable, "-m", "unfoldrnn", *argv, "--workers", "1",
+                               "--worker-of-parent"], env=env) for _ in range(workers)]
     return max(p.wait() for p in procs)

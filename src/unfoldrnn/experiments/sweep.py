@@ -1,20 +1,25 @@
 """``unfoldrnn reproduce``: the papers' tables as sweeps of training runs.
 
 Scales: ``paper`` is the papers' full setting (a GPU job); ``cpu`` is a reduced setting for
-a laptop, documented in ``SCALES`` per task. Each run goes to OUT/<folder>/<model>-<value>/,
-finished runs are reused, and the table is written as Markdown and CSV with the paper's
-numbers beside ours.
+a laptop, documented in ``SCALES`` per task. Each run goes to
+OUT/<folder>/<model>-<value>[-seed<k>]/; a finished run is reused only when its config is
+the one the table would train now (a folder of other settings is refused by name), and
+the table is written as Markdown, CSV and JSON (mean +- std over seeds) with the paper's
+numbers and the exact command beside ours.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import shlex
+import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import TrainConfig
-from ..train import finished_metrics, train_run
+from ..train import RunError, finished_metrics, resolved_data, reusable_metrics, train_run
 from .paper import ALIASES, LABELS, TABLES, Table
 
 # What each scale overrides on top of the task's defaults (the papers' settings).
@@ -54,107 +59,185 @@ def sweep_values(table: Table, scale: str) -> tuple:
     return CPU_VALUES.get(table.name, table.values) if scale == "cpu" else table.values
 
 
+@dataclass(frozen=True)
+class Run:
+    """One run of a table: a (model, value, seed) cell and the config it trains."""
+
+    model: str
+    value: object
+    seed: int
+    config: TrainConfig
+
+    @property
+    def name(self) -> str:
+        """Its folder: ``<model>-<value>``, with ``-seed<k>`` for every seed but 0."""
+        return f"{self.model}-{self.value}" + (f"-seed{self.seed}" if self.seed else "")
+
+
 def table_configs(table: Table, scale: str, models=None, data: str | None = None,
-                  overrides: dict | None = None, values=None) -> list:
-    """(model, value, TrainConfig) of every run of ``table`` at ``scale``; ``values``
-    restricts the swept values, ``overrides`` sets config keys in every run."""
+                  overrides: dict | None = None, values=None, seeds: int = 1) -> list[Run]:
+    """Every run of ``table`` at ``scale``; ``values`` restricts the swept values,
+    ``overrides`` sets config keys in every run, and each cell is trained with ``seeds``
+    seeds (the config's seed, default 0, and the ones after it)."""
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    if seeds < 1:
+        raise ValueError(f"--seeds must be a positive integer, got {seeds}")
+    first = int((overrides or {}).get("seed", 0))
     runs = []
     for value in values or sweep_values(table, scale):
         for model in models or table.models:
             settings = {**SCALES[scale][table.task], **table.fixed, "task": table.task,
                         "model": model, table.key: value}
             if data is not None:
-                settings["data"] = data
+                settings["data"] = resolved_data(data)
             settings.update(overrides or {})
             if model == "lstm" and table.task == "reconstruction" and table.key != "num_layers":
                 settings["num_layers"] = 2  # paper 001: the 2-layer LSTM is its default
-            runs.append((model, value, TrainConfig.from_dict(settings)))
+            for seed in range(first, first + seeds):
+                runs.append(Run(model, value, seed,
+                                TrainConfig.from_dict({**settings, "seed": seed})))
     return runs
+
+
+def check_reuse(runs: list[Run], folder: Path) -> list[Run]:
+    """The runs already finished in ``folder`` with exactly their config (to be reused);
+    a run folder of other settings is refused by name, before anything is trained."""
+    return [run for run in runs if reusable_metrics(run.config, folder / run.name) is not None]
 
 
 def run_table(table: str, scale: str, out: str | Path, models=None, progress=True,
               log=print, data: str | None = None, overrides: dict | None = None,
-              values=None) -> list[dict]:
-    """Train every (model, value) of ``table`` at ``scale``; write <folder>.md / .csv.
-    ``overrides`` are config keys set in every run (e.g. tensorboard)."""
+              values=None, seeds: int = 1, command: str | None = None) -> list[dict]:
+    """Train every run of ``table`` at ``scale`` (reusing finished runs of the same config)
+    and write <folder>.md / .csv / .json; ``overrides`` are config keys set in every run,
+    ``command`` the command line written into the table (default: one rebuilt from the
+    arguments)."""
     spec = resolve(table)
-    runs = table_configs(spec, scale, models, data, overrides, values)
+    runs = table_configs(spec, scale, models, data, overrides, values, seeds)
     folder = Path(out) / spec.folder
-    rows, trained = [], False
+    reused = check_reuse(runs, folder)
     started = time.perf_counter()
-    for model, value, config in runs:
-        run_dir = folder / f"{model}-{value}"
-        if finished_metrics(run_dir) is None:
-            log(f"[{spec.name}] {model} {spec.key}={value}")
-            trained = True
-        metrics = train_run(config, run_dir, progress)
-        test = metrics["test"][spec.metric]
-        rows.append({"model": model, spec.key: value,
-                     spec.metric: 100 * test if spec.metric == "accuracy" else test,
-                     f"paper_{spec.metric}": spec.numbers.get(value, {}).get(model),
-                     "parameters": metrics["parameters"],
-                     "train_seconds": metrics["train_seconds"]})
-    write_table(rows, spec, folder, scale, time.perf_counter() - started, trained, data,
-                overrides, values)
-    return rows
+    for run in runs:
+        if run not in reused:
+            log(f"[{spec.name}] {run.model} {spec.key}={run.value} seed={run.seed}")
+        train_run(run.config, folder / run.name, progress)
+    command = command or default_command(spec, scale, out, models, data, overrides, values,
+                                         seeds)
+    return write_table(spec, runs, folder, scale, command, time.perf_counter() - started,
+                       len(reused))
 
 
-def write_table(rows: list[dict], spec: Table, out: Path, scale: str, seconds: float,
-                trained: bool = True, data: str | None = None,
-                overrides: dict | None = None, values_run=None) -> None:
+def default_command(spec: Table, scale: str, out, models, data, overrides, values,
+                    seeds: int) -> str:
+    """The ``unfoldrnn reproduce`` command line of these arguments."""
+    argv = ["unfoldrnn", "reproduce", spec.name, "--scale", scale, "--out", str(out)]
+    argv += ["--models", *models] if models else []
+    argv += ["--data", data] if data else []
+    argv += ["--values", *map(str, values)] if values else []
+    argv += ["--seeds", str(seeds)] if seeds != 1 else []
+    for key, value in (overrides or {}).items():
+        argv += ["--set", f"{key}={json.dumps(value)}"]
+    return shlex.join(argv)
+
+
+def _cells(rows: list[dict], key: str, metric: str) -> list[dict]:
+    """Mean and sample standard deviation (ddof 1; 0 for one seed) of each (value, model)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r[key], r["model"]), []).append(r)
+    cells = []
+    for (value, model), group in groups.items():
+        scores = [r[metric] for r in group]
+        cells.append({"model": model, key: value, "n": len(scores),
+                      "mean": statistics.fmean(scores),
+                      "std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
+                      "seeds": [r["seed"] for r in group],
+                      f"paper_{metric}": group[0][f"paper_{metric}"],
+                      "parameters": group[0]["parameters"]})
+    return cells
+
+
+def write_table(spec: Table, runs: list[Run], out: Path, scale: str, command: str,
+                seconds: float, reused: int) -> list[dict]:
+    """<folder>.csv (one row per run), <folder>.json (runs, cells, command) and <folder>.md
+    (mean +- std over seeds per cell, the paper's number beside it) from finished runs."""
     key, metric = spec.key, spec.metric
+    rows = []
+    for run in runs:
+        metrics = finished_metrics(out / run.name)
+        if metrics is None:
+            raise RunError(f"run {out / run.name} is not finished")
+        test = metrics["test"][metric]
+        rows.append({"model": run.model, key: run.value, "seed": run.seed,
+                     metric: 100 * test if metric == "accuracy" else test,
+                     f"paper_{metric}": spec.numbers.get(run.value, {}).get(run.model),
+                     "parameters": metrics["parameters"],
+                     "train_seconds": metrics["train_seconds"], "run": run.name})
     out.mkdir(parents=True, exist_ok=True)
     with open(out / f"{spec.folder}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    cells = _cells(rows, key, metric)
+    n_seeds = sorted({c["n"] for c in cells})
     values = list(dict.fromkeys(r[key] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
-    cell = {(r[key], r["model"]): r for r in rows}
+    cell = {(c[key], c["model"]): c for c in cells}
     what = {"psnr": "test PSNR [dB]", "accuracy": "test accuracy [%]",
             "perplexity": "test perplexity"}[metric]
-    lines = [f"# {spec.source} at scale `{scale}`: {what}, ours ({spec.source.split(' Table')[0]})",
-             "", f"| {key} | " + " | ".join(LABELS[m] for m in models) + " |",
+    spread = " (mean +- std over seeds)" if max(n_seeds) > 1 else " (one run per cell)"
+    lines = [f"# {spec.source} at scale `{scale}`: {what}{spread}, ours "
+             f"({spec.source.split(' Table')[0]})", "",
+             f"| {key} | " + " | ".join(LABELS[m] for m in models) + " |",
              "|---" * (len(models) + 1) + "|"]
     for v in values:
         parts = []
         for m in models:
-            r = cell[(v, m)]
-            paper = f" ({r[f'paper_{metric}']:.2f})" if r[f"paper_{metric}"] is not None else ""
-            parts.append(f"{r[metric]:.2f}{paper}")
+            c = cell[(v, m)]
+            paper = f" ({c[f'paper_{metric}']:.2f})" if c[f"paper_{metric}"] is not None else ""
+            text = f"{c['mean']:.2f} +- {c['std']:.2f}" if c["n"] > 1 else f"{c['mean']:.2f}"
+            parts.append(text + paper)
         lines.append(f"| {v} | " + " | ".join(parts) + " |")
     if spec.task != "reconstruction":
-        counts = {r["model"]: r["parameters"] for r in rows if r[key] == 3}
+        counts = {c["model"]: c["parameters"] for c in cells if c[key] == 3}
         if counts:
             lines += ["", "Parameters at d = 3: " + ", ".join(
                 f"{LABELS[m]} {n:,}" for m, n in counts.items()) + "."]
     train_minutes = sum(r["train_seconds"] for r in rows) / 60
-    setting = {k: v for k, v in {**SCALES[scale][spec.task], **(overrides or {})}.items()
-               if k != key}
-    if spec.task == "reconstruction":
-        depth = "d swept, every model with d layers" if key == "num_layers" else \
-            "d = 3 (the LSTM with 2 layers)"
-        rest = (f"the rest as paper 001 ({depth}, Adam, gradient clip 0.25, learning rate x0.3 "
-                "on plateau, lambda random search in [1e-5, 3] for the unfolding models)")
-    elif spec.task == "classification":
-        rest = ("the rest as paper 000 Sec. 4.1 (h = 100, A = I, c = 1, Adam with lr 3e-4, "
-                "LSTM and GRU 3e-3, step decay x0.3, batch 100, gradient clip 0.25)")
-    else:
-        rest = ("the rest as paper 000 Sec. 4.1 (h = 100, embedding 100 = n = n0, A = I, "
-                "c = 1, Adam with lr 3e-4, LSTM and GRU 3e-3, full softmax) and PyTorch's "
-                "word_language_model (batch 20, windows of 35 words, clip 0.25), "
-                + ("the state carried from window to window" if spec.fixed.get("carry_state", True)
-                   else "every window from the initial state (paper 000 Sec. 4.3: the next "
-                   "word given a history of n words)"))
-    lines += ["", f"Made by `unfoldrnn reproduce {spec.name} --scale {scale} "
-                  f"--out {out.parent}" + (f" --data {data}" if data else "")
-                  + (" --values " + " ".join(map(str, values_run)) if values_run else "")
-                  + "`.",
-              f"Setting: {json.dumps(setting)}; {rest}.",
-              f"Training time summed over the runs: {train_minutes:.1f} min"
-              + (f"; wall time of this call: {seconds / 60:.1f} min." if trained else
-                 " (all runs were reused from an earlier call).")
-              + f" In brackets: {spec.source}'s number at its full setting."]
+    first = runs[0].config.to_dict()
+    setting = {k: first[k] for k in sorted(first) if k not in (key, "model", "seed", "data")
+               and k not in ("device", "compile_prox", "cuda_graphs", "tensorboard")}
+    trained = len(runs) - reused
+    lines += ["", f"Made by `{command}`.",
+              f"Seeds per cell: {', '.join(map(str, n_seeds))} (std: the sample standard "
+              "deviation over seeds; with one seed a cell is one run, and differences of a "
+              "point or two between models are within what a reseed moves).",
+              f"Setting of every run: {json.dumps(setting)}; {_rest(spec)}.",
+              f"Training time summed over the {len(runs)} runs: {train_minutes:.1f} min; "
+              f"{trained} trained by this call, {reused} reused from earlier calls "
+              f"(wall time of this call: {seconds / 60:.1f} min)."
+              f" In brackets: {spec.source}'s number at its full setting."]
     (out / f"{spec.folder}.md").write_text("\n".join(lines) + "\n")
+    (out / f"{spec.folder}.json").write_text(json.dumps(
+        {"command": command, "scale": scale, "metric": metric, "key": key, "runs": rows,
+         "cells": cells, "trained": trained, "reused": reused}, indent=1, default=str))
+    return rows
+
+
+def _rest(spec: Table) -> str:
+    """The paper settings every run of ``spec`` keeps, in words."""
+    if spec.task == "reconstruction":
+        depth = "d swept, every model with d layers" if spec.key == "num_layers" else \
+            "d = 3 (the LSTM with 2 layers)"
+        return (f"the rest as paper 001 ({depth}, Adam, gradient clip 0.25, learning rate x0.3 "
+                "on plateau, lambda random search in [1e-5, 3] for the unfolding models)")
+    if spec.task == "classification":
+        return ("the rest as paper 000 Sec. 4.1 (h = 100, A = I, c = 1, Adam with lr 3e-4, "
+                "LSTM and GRU 3e-3, step decay x0.3, batch 100, gradient clip 0.25)")
+    return ("the rest as paper 000 Sec. 4.1 (h = 100, embedding 100 = n = n0, A = I, "
+            "c = 1, Adam with lr 3e-4, LSTM and GRU 3e-3, full softmax) and PyTorch's "
+            "word_language_model (batch 20, windows of 35 words, clip 0.25), "
+            + ("the state carried from window to window" if spec.fixed.get("carry_state", True)
+               else "every window from the initial state (paper 000 Sec. 4.3: the next "
+               "word given a history of n words)"))

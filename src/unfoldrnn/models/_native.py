@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
 
 SOURCE = Path(__file__).with_name("_recurrence.cpp")
+NAME = "unfoldrnn_recurrence"
 _STATE: dict[str, object] = {}
 log = logging.getLogger("unfoldrnn")
 
@@ -35,9 +37,14 @@ def _build():
         return _unavailable(missing)
     started = time.perf_counter()
     try:
-        from torch.utils.cpp_extension import load
+        from torch.utils.cpp_extension import _get_build_directory, load
 
-        module = load("unfoldrnn_recurrence", [str(SOURCE)], extra_cflags=["-O3"],
+        built = Path(_get_build_directory(NAME, verbose=False)) / f"{NAME}.so"
+        if not built.exists():  # about a minute, silent otherwise: a user sees a frozen run
+            print("unfoldrnn: building the C++ recurrence, once per machine (about a "
+                  "minute)...", file=sys.stderr, flush=True)
+
+        module = load(NAME, [str(SOURCE)], extra_cflags=["-O3"],
                       verbose=False)
     except Exception as err:  # any build failure: the Python loops, never a failed run
         return _unavailable(f"{type(err).__name__}: {str(err).splitlines()[0][:160]}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from .mgu import MGU
 from .stacked import GRU, LSTM, ElmanRNN, FastGRNN, FastRNN, IndRNN, SpectralRNN
 from .unfolding import L1L1RNN, ReweightedRNN, SistaRNN
 
@@ -14,6 +15,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "rnn": ElmanRNN,
     "lstm": LSTM,
     "gru": GRU,
+    "mgu": MGU,
     "indrnn": IndRNN,
     "fastrnn": FastRNN,
     "fastgrnn": FastGRNN,

@@ -62,6 +62,12 @@ class Task(nn.Module):
         """The model's input sequences x [m, T, n] over a split (for the bounds)."""
         raise NotImplementedError
 
+    def loss_range(self) -> float | None:
+        """The range [0, eta] of the bounded loss that the task's generalization bound speaks
+        of (eq. 14 of paper 000 needs a bounded loss), or None where no bound applies. One
+        definition for ``unfoldrnn bound`` and the figures."""
+        return None
+
     @torch.no_grad()
     def figures(self, split, folder) -> list:
         """PNG files picturing the task's model now (for TensorBoard): the learned

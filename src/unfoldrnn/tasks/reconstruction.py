@@ -81,6 +81,16 @@ class ReconstructionTask(Task):
         """x_t = A s_t for frames s [B, T, n0]."""
         return s @ self.A.T
 
+    def loss_range(self) -> float | None:
+        """eta = sqrt(n0) / ||D||_2: the bound's loss l(h_T) = min(||s_T - D h_T||_2 /
+        ||D||_2, eta) is 1-Lipschitz in the code h_T (paper 000 eq. 14) and bounded by eta,
+        since pixels and clipped reconstructions lie in [0, 1], so ||s_T - s_hat_T||_2 <=
+        sqrt(n0). None for models without a dictionary D (no bound applies)."""
+        if self.decoder is not None:
+            return None
+        return math.sqrt(self.signal_size) / float(torch.linalg.matrix_norm(
+            self.model.D.detach(), 2))
+
     @staticmethod
     def loss(estimate: Tensor, target: Tensor) -> Tensor:
         """sum_t ||s_t - s_hat_t||^2, mean over the batch (paper 001 Sec. 2)."""

@@ -1,0 +1,213 @@
+"""Runs a user can trust, as a user meets them: the CLI in a subprocess (exit code, one line,
+files unchanged) on reuse, provenance, seeds, unwritable folders, extended and relative runs,
+and every command on every task."""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared_data import WHERE
+from speech import TEST_SET, tiny_test_set
+
+RECON = ["--num-sequences", "40", "--split", "24,8,8", "--hidden-size", "8", "--num-layers",
+         "1", "--set", "frame_size=8", "--set", "compile_prox=false", "--quiet"]
+TABLE = ["reproduce", "table1", "--models", "rnn", "--values", "0.2", "--set",
+         "num_sequences=40", "--set", "split=[24,8,8]", "--set", "hidden_size=8", "--set",
+         "frame_size=8", "--set", "lambda_search_trials=0", "--set", "track_bound=false",
+         "--quiet"]
+
+
+def unfoldrnn(*args, cwd=None):
+    env = {**os.environ, "UNFOLDRNN_HEARTBEAT_S": "1"}
+    return subprocess.run([sys.executable, "-m", "unfoldrnn", *map(str, args)], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=600)
+
+
+def refused(done, *words):
+    """Exit 2 with one line on stderr that holds every word."""
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
+    assert all(w in lines[0] for w in words), lines[0]
+    return lines[0]
+
+
+def snapshot(folder: Path) -> dict:
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_reproduce_refuses_runs_of_other_settings_and_says_what_it_did(tmp_path):
+    first = unfoldrnn(*TABLE, "--set", "epochs=1", "--out", tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    table = (tmp_path / "table1" / "table1.md").read_text()
+    assert "--models rnn --values 0.2 --set num_sequences=40" in table
+    assert "--set epochs=1 --out" in table and "1 trained by this call, 0 reused" in table
+    assert '"epochs": 1' in table  # the setting line is the runs' own, not the scale's
+    assert first.stdout.count("wrote") == 1
+    before = snapshot(tmp_path)
+    for extra in ([], ["--collect"], ["--workers", "2"]):
+        line = refused(unfoldrnn(*TABLE, "--set", "epochs=2", "--out", tmp_path, *extra),
+                       str(tmp_path / "table1" / "rnn-0.2"), "epochs: 1 there, 2 now")
+        assert "other settings" in line
+    assert snapshot(tmp_path) == before  # the table and the run as they were
+    again = unfoldrnn(*TABLE, "--set", "epochs=1", "--out", tmp_path, "--workers", "2")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.count("wrote") == 1
+    assert "0 trained by this call, 1 reused" in (tmp_path / "table1" / "table1.md").read_text()
+
+
+def test_seeds_give_separate_runs_and_the_table_their_mean_and_std(tmp_path):
+    done = unfoldrnn(*TABLE, "--set", "epochs=1", "--seeds", "3", "--out", tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    folders = ["rnn-0.2", "rnn-0.2-seed1", "rnn-0.2-seed2"]
+    psnr = []
+    for seed, name in enumerate(folders):
+        run = tmp_path / "table1" / name
+        assert json.loads((run / "config.json").read_text())["seed"] == seed
+        psnr.append(json.loads((run / "metrics.json").read_text())["test"]["psnr"])
+    assert len(set(psnr)) == 3  # three seeds, three different runs
+    cells = json.loads((tmp_path / "table1" / "table1.json").read_text())["cells"]
+    assert cells[0]["n"] == 3 and cells[0]["seeds"] == [0, 1, 2]
+    assert cells[0]["mean"] == pytest.approx(statistics.fmean(psnr))
+    assert cells[0]["std"] == pytest.approx(statistics.stdev(psnr))
+    md = (tmp_path / "table1" / "table1.md").read_text()
+    assert f"{statistics.fmean(psnr):.2f} +- {statistics.stdev(psnr):.2f}" in md
+    rows = (tmp_path / "table1" / "table1.csv").read_text().splitlines()
+    assert len(rows) == 4 and "seed" in rows[0].split(",")
+    again = unfoldrnn(*TABLE, "--set", "epochs=1", "--seeds", "3", "--out", tmp_path)
+    assert "0 trained by this call, 3 reused" in (tmp_path / "table1" / "table1.md").read_text()
+    assert again.returncode == 0
+
+
+@pytest.mark.parametrize("where", ["/sys/kernel/unfoldrnn-x", "a_file.bin/run",
+                                   "/proc/unfoldrnn-x"])
+def test_an_unwritable_output_folder_is_refused_before_the_data_loads(tmp_path, where):
+    (tmp_path / "a_file.bin").write_bytes(b"x")
+    before = snapshot(tmp_path)
+    out = where if where.startswith("/") else tmp_path / where
+    refused(unfoldrnn("train", *RECON, "--epochs", "1", "--out", out), "cannot write to",
+            str(out))
+    refused(unfoldrnn(*TABLE, "--out", out), "cannot write to")
+    assert snapshot(tmp_path) == before and not Path(where).exists()
+
+
+def test_a_mistake_leaves_the_folder_to_a_corrected_rerun(tmp_path):
+    out = tmp_path / "run"
+    refused(unfoldrnn("train", *RECON, "--epochs", "1", "--set", 'model_options={"foo": 1}',
+                      "--out", out), "model_options")
+    assert not (out / "config.json").exists()
+    (out / "checkpoints").mkdir(parents=True)  # as a run that died in its first epoch leaves
+    (out / "config.json").write_text(json.dumps({"lr": 100.0, "epochs": 1}))
+    done = unfoldrnn("train", *RECON, "--epochs", "1", "--out", out)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_resume_extends_a_run_and_names_what_differs(tmp_path):
+    out = tmp_path / "run"
+    assert unfoldrnn("train", *RECON, "--epochs", "1", "--out", out).returncode == 0
+    refused(unfoldrnn("train", *RECON, "--epochs", "1", "--lr", "0.5", "--resume", "--out",
+                      out), "lr: ", "0.5 now")
+    done = unfoldrnn("train", *RECON, "--epochs", "2", "--resume", "--out", out)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["epochs"]) == 2 and "test" in metrics
+
+
+def test_a_relative_data_path_is_stored_resolved(tmp_path):
+    import numpy as np
+
+    (tmp_path / "work" / "data").mkdir(parents=True)
+    frames = np.random.default_rng(0).integers(0, 255, (20, 40, 16, 16), dtype=np.uint8)
+    np.save(tmp_path / "work" / "data" / "seq.npy", frames)  # the official [T, N, 64, 64]
+    args = ["--num-sequences", "40", "--split", "24,8,8", "--hidden-size", "8",
+            "--num-layers", "1", "--epochs", "1", "--set", "frame_size=8", "--quiet",
+            "--set", "compile_prox=false"]
+    done = unfoldrnn("train", *args, "--data", "data/seq.npy", "--out", "run",
+                     cwd=tmp_path / "work")
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = tmp_path / "work" / "run"
+    assert json.loads((run / "config.json").read_text())["data"] == \
+        str(tmp_path / "work" / "data" / "seq.npy")
+    assert unfoldrnn("evaluate", run, cwd=tmp_path).returncode == 0
+    resumed = unfoldrnn("train", *args, "--data", tmp_path / "work" / "data" / "seq.npy",
+                        "--resume", "--out", run)  # the same run: nothing left to train
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+
+
+def test_interrupted_before_the_run_started_says_so(tmp_path, monkeypatch):
+    import unfoldrnn.train as train
+    from unfoldrnn.config import TrainConfig
+
+    def interrupt(*_args, **_kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "build_data", interrupt)  # Ctrl-C while features load
+    with pytest.raises(train.Interrupted, match="nothing was saved; rerun the same command"):
+        train.fit(TrainConfig(num_sequences=40, split=(24, 8, 8), epochs=1), tmp_path / "run",
+                  progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def _ptb(root: Path) -> Path:
+    words = "the cat sat on the mat and the dog sat on the log".split()
+    lines = [" ".join(words[i % 5:i % 5 + 6]) for i in range(80)]
+    root.mkdir(parents=True)
+    for name, part in (("train", lines), ("valid", lines[:20]), ("test", lines[20:40])):
+        (root / f"ptb.{name}.txt").write_text("\n".join(part))
+    return root
+
+
+def task_runs(tmp_path):
+    yield "reconstruction", ["--model", "reweighted", *RECON]
+    yield "language_model", ["--task", "language_model", "--data", _ptb(tmp_path / "ptb"),
+                             "--model", "reweighted", "--hidden-size", "8", "--num-layers",
+                             "1", "--set", "embedding_size=8", "--set", "bptt=5",
+                             "--batch-size", "4", "--quiet"]
+    if TEST_SET.exists():
+        yield "classification", ["--task", "classification", "--data",
+                                 tiny_test_set(tmp_path / "speech"), "--model", "reweighted",
+                                 "--hidden-size", "8", "--num-layers", "1", "--quiet"]
+    else:
+        print(f"classification skipped: no Speech Commands copy at {WHERE}")
+
+
+def test_every_command_works_on_every_task_or_says_it_does_not(tmp_path):
+    for task, args in task_runs(tmp_path):
+        run = tmp_path / task
+        done = unfoldrnn("train", *args, "--epochs", "1", "--out", run)
+        assert done.returncode == 0, (task, done.stderr[-2000:])
+        evaluated = unfoldrnn("evaluate", run)
+        assert evaluated.returncode == 0, (task, evaluated.stderr[-2000:])
+        assert ("tokens" in evaluated.stdout) == (task == "language_model")
+        plotted = unfoldrnn("plot", run)
+        assert plotted.returncode == 0, (task, plotted.stderr[-2000:])
+        assert (run / "plots" / "learning_curves.png").exists()
+        assert (run / "plots" / "activations.png").exists()
+        bound = unfoldrnn("bound", run)
+        if task == "language_model":
+            refused(bound, "no bound for a language model")
+            assert not (run / "bound.json").exists()
+        else:
+            assert bound.returncode == 0, (task, bound.stderr[-2000:])
+            assert (run / "plots" / "bound_vs_T.png").exists()
+            report = json.loads((run / "bound.json").read_text())
+            assert report["rademacher"] > 0
+
+
+@pytest.mark.parametrize("extra", [["--collect"], ["--workers", "2"], ["--seeds", "2"]])
+def test_special_tables_refuse_the_paper_tables_flags_in_one_line(tmp_path, extra):
+    refused(unfoldrnn("reproduce", "certified", "--data", tmp_path, "--out", tmp_path, *extra),
+            "certified", extra[0])
+
+
+def test_version_and_help():
+    done = unfoldrnn("--version")
+    assert done.returncode == 0 and done.stdout.startswith("unfoldrnn ")
+    assert "classification or language_model" in " ".join(unfoldrnn("--help").stdout.split())
+    helped = unfoldrnn("train", "--help").stdout
+    split_help = helped.split("  --split SPLIT")[1].split("  --data")[0]
+    assert split_help.count("default") == 1
