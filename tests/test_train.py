@@ -155,6 +155,26 @@ def test_a_run_that_never_finished_an_epoch_gives_way(tmp_path):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["lr"] == TINY["lr"]
 
 
+def test_a_committed_run_without_weights_is_reused_never_overwritten(tmp_path):
+    """results/ keeps config.json and metrics.json, not checkpoints: the sweeps reuse such a
+    run, and neither train nor another config may write over it."""
+    import shutil
+
+    from unfoldrnn.train import train_run
+
+    quiet = dict(progress=False, log=lambda *_: None)
+    metrics = fit(tiny(epochs=1), tmp_path / "run", **quiet)
+    shutil.rmtree(tmp_path / "run" / "checkpoints")
+    assert train_run(tiny(epochs=1), tmp_path / "run")["test"] == metrics["test"]
+    with pytest.raises(RunError, match="another run"):
+        fit(tiny(epochs=1, lr=1e-2), tmp_path / "run", **quiet)
+    for resume in (False, True):
+        with pytest.raises(RunError, match="without its checkpoints"):
+            fit(tiny(epochs=1), tmp_path / "run", resume=resume, **quiet)
+    with pytest.raises(RunError, match="other settings"):
+        train_run(tiny(epochs=2), tmp_path / "run")
+
+
 def test_a_relative_data_path_is_the_same_run_from_another_folder(tmp_path, monkeypatch):
     from unfoldrnn.train import config_differences, resolved_data
 

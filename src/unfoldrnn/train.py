@@ -205,9 +205,13 @@ def check_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> str:
             raise RunError(f"{run_dir} is not empty and holds no run; choose a new --out")
         return "new"
     existing = _read_run_config(config_path)
-    if not (run_dir / "checkpoints" / "last.pt").exists():
+    has_weights = (run_dir / "checkpoints" / "last.pt").exists()
+    if not has_weights and not (run_dir / "metrics.json").exists():
         return "restart"
     diffs = config_differences(existing, config.to_dict())
+    if not has_weights and (resume or not diffs):
+        raise RunError(f"{run_dir} holds {'this' if not diffs else 'a'} run's results without "
+                       "its checkpoints (not kept): nothing to resume; choose a new --out")
     if not diffs:
         if not resume:
             raise RunError(f"{run_dir} already holds this run; pass --resume to continue it")
@@ -238,13 +242,15 @@ def reusable_metrics(config: TrainConfig, run_dir: str | Path) -> dict | None:
     finished); a finished or started run made with other settings is refused by name."""
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
-    if not config_path.exists() or not (run_dir / "checkpoints" / "last.pt").exists():
+    metrics = finished_metrics(run_dir)  # (committed runs keep their metrics, no weights)
+    started = metrics is not None or (run_dir / "checkpoints" / "last.pt").exists()
+    if not config_path.exists() or not started:
         return None
     diffs = config_differences(_read_run_config(config_path), config.to_dict())
     if diffs:
         raise RunError(f"{run_dir} holds a run made with other settings "
                        f"({describe_differences(diffs)}); remove it or choose another --out")
-    return finished_metrics(run_dir)
+    return metrics
 
 
 def _check_tensorboard() -> None:
