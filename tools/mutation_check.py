@@ -39,6 +39,10 @@ M = [
  ("bounds/spectral.py", "B = {k: _spectral(v) for k, v in w.items()}", "B = {k: float(v.norm()) for k, v in w.items()}", "mgu Frobenius for spectral"),
  ("bounds/spectral.py", "return b + 2 * B[\"U_r\"] + B[\"U_r\"] * B[\"U_h\"]", "return b + B[\"U_r\"] + B[\"U_r\"] * B[\"U_h\"]", "mgu theta 2 B_U_r halved"),
  ("bounds/spectral.py", "theta_of(b), d, t, m, gamma) + \\\n            confidence(m, delta)", "theta_of(b), d, t, m, gamma)", "mgu confidence dropped"),
+ ("bounds/spectral.py", "return B_x * k * t * math.sqrt(", "return B_x * t * math.sqrt(", "conv k dropped"),
+ ("bounds/spectral.py", "return B_x * k * t * math.sqrt(", "return B_x * k * math.sqrt(t) * math.sqrt(", "conv t as sqrt(t)"),
+ ("bounds/spectral.py", "\"complexity\": complexity, \"thm6\": complexity + confidence(m, delta)}", "\"complexity\": complexity, \"thm6\": complexity}", "conv confidence dropped"),
+ ("bounds/spectral.py", "_log(d * t * math.sqrt(m))) / (math.sqrt(m) * gamma)", "_log(d * t * m)) / (math.sqrt(m) * gamma)", "conv log sqrt(m)"),
 ]
 only = sys.argv[1:]  # optional substrings of mutation names: run only those
 M = [mutation for mutation in M if not only or any(o in mutation[3] for o in only)]
@@ -53,7 +57,7 @@ for rel, old, new, name in M:
     try:
         r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                             "tests/test_bounds.py", "tests/test_bounds_independent.py",
-                            "tests/test_prox.py", "tests/test_mgu.py"],
+                            "tests/test_prox.py", "tests/test_mgu.py", "tests/test_convrnn.py"],
                            cwd=REPO, capture_output=True, text=True)
         ok = r.returncode != 0
         caught += ok

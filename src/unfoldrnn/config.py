@@ -130,6 +130,13 @@ class TrainConfig:
             for key in keys:
                 if task != self.task and getattr(self, key) is not None:
                     raise ConfigError(f"{key} applies to task {task} only, not {self.task}")
+        if self.model == "convrnn":  # h_t in R^d, d the feature size (paper 002 Appendix D)
+            if self.task != "classification":
+                raise ConfigError("convrnn is a classifier of feature sequences (paper 002 "
+                                  "Appendix D): task classification only")
+            if self.hidden_size is None:
+                self.hidden_size = self.num_filters or task_defaults(
+                    self.task, self.model)["num_filters"]
         for key, value in task_defaults(self.task, self.model).items():
             if getattr(self, key) is None:
                 setattr(self, key, value)

@@ -27,6 +27,8 @@ from .norms import (
     spectral_norm,
 )
 from .spectral import (
+    conv_rnn_bound,
+    conv_rnn_complexity,
     gated_complexity,
     lstm_beta_theta,
     lstm_bound,
@@ -67,6 +69,8 @@ __all__ = [
     "lambda_factor",
     "lambdas",
     "lstm_beta_theta",
+    "conv_rnn_bound",
+    "conv_rnn_complexity",
     "lstm_bound",
     "mgu_bound",
     "mgu_gate_bound",

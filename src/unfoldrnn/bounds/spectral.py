@@ -225,6 +225,41 @@ def mgu_bound(mgu, V, inputs, gamma: float, delta: float = 0.05) -> dict:
             "thm4": thm4(beta), "thm4_data_free": thm4(beta_free)}
 
 
+def conv_rnn_complexity(B_x: float, k: int, d: int, t: int, m: int, gamma: float) -> float:
+    """Paper 002 Thm 6 (Appendix D), the term inside O():
+    B_x k t sqrt(log(d t sqrt(m))) / (sqrt(m) gamma): linear in k and t, d only in the log
+    (the filters' 3 k^2 parameters do not grow with d)."""
+    return B_x * k * t * math.sqrt(_log(d * t * math.sqrt(m))) / (math.sqrt(m) * gamma)
+
+
+def conv_rnn_bound(model, inputs, gamma: float, delta: float = 0.05, readout=None,
+                   tolerance: float = 1e-5) -> dict:
+    """Thm 6 for a ``models.ConvRNN`` on inputs [m, t, d] (inside O(), constant 1):
+    ``conv_rnn_complexity`` + sqrt(log(1/delta) / m), B_x = max_{i,t} ||x_{i,t}||_2. The
+    theorem needs Assumption 8 (F^T F = F F^T = I / k for U, W and the readout's V): checked
+    to ``tolerance``, refused where it fails."""
+    import torch
+
+    from .norms import max_l2_norm
+
+    k = model.kernel_size
+    filters = dict(model.filter_matrices())
+    if readout is not None:
+        filters["V"] = readout.V.matrix()
+    for name, F in filters.items():
+        F = F.detach().double()
+        eye = torch.eye(k, dtype=torch.float64) / k
+        error = max(float((F.T @ F - eye).abs().max()), float((F @ F.T - eye).abs().max()))
+        if error > tolerance:
+            raise ValueError(f"Assumption 8 fails for {name}: ||{name}^T {name} - I/k||_max = "
+                             f"{error:.3g} > {tolerance}")
+    m, t, d = inputs.shape
+    B_x = float(max_l2_norm(inputs))
+    complexity = conv_rnn_complexity(B_x, k, d, t, m, gamma)
+    return {"B_x": B_x, "k": k, "d": d, "t": t, "m": m, "gamma": gamma, "delta": delta,
+            "complexity": complexity, "thm6": complexity + confidence(m, delta)}
+
+
 def lstm_bound(lstm, V, inputs, gamma: float) -> dict:
     """Thm 5 for a one-layer torch.nn.LSTM with output matrix V on inputs [m, t, d_x]: the
     gates are run on the data to bound beta and theta. Value inside O(.)."""

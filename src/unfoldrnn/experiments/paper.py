@@ -8,7 +8,7 @@ MODELS = ("rnn", "lstm", "gru", "indrnn", "fastrnn", "spectralrnn", "sista", "l1
 LABELS = {"rnn": "sRNN", "lstm": "LSTM", "gru": "GRU", "indrnn": "IndRNN",
           "fastrnn": "FastRNN", "spectralrnn": "SpectralRNN", "sista": "Sista-RNN",
           "l1l1": "l1-l1-RNN", "reweighted": "reweighted-RNN", "fastgrnn": "FastGRNN",
-          "mgu": "MGU"}
+          "mgu": "MGU", "convrnn": "ConvRNN"}
 
 
 def _rows(table: dict) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from .convrnn import ConvRNN
 from .mgu import MGU
 from .stacked import GRU, LSTM, ElmanRNN, FastGRNN, FastRNN, IndRNN, SpectralRNN
 from .unfolding import L1L1RNN, ReweightedRNN, SistaRNN
@@ -20,6 +21,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "fastrnn": FastRNN,
     "fastgrnn": FastGRNN,
     "spectralrnn": SpectralRNN,
+    "convrnn": ConvRNN,
 }
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
 UNFOLDING_MODELS: tuple[str, ...] = ("reweighted", "l1l1", "sista")

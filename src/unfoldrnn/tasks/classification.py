@@ -37,7 +37,9 @@ class ClassificationTask(Task):
         if model == "spectralrnn":  # the reference code's reflectors (paper 000 ran it)
             model_kw.setdefault("truncated", True)
         self.model = build(model, input_size, hidden_size, num_layers, **model_kw)
-        self.head = nn.Linear(hidden_size, num_classes, bias=False)
+        # y = Y h_T; a model with a readout of its own (convrnn: paper 002's pooled V * h_T)
+        self.head = self.model.readout(num_classes) if hasattr(self.model, "readout") else \
+            nn.Linear(hidden_size, num_classes, bias=False)
         self.register_buffer("mean", torch.zeros(input_size))
         self.register_buffer("std", torch.ones(input_size))
 
@@ -92,11 +94,11 @@ class ClassificationTask(Task):
         accuracy = (scores.argmax(1) == labels).float().mean().item()
         return F.cross_entropy(scores, labels), {"accuracy": accuracy}, len(labels)
 
-    @torch.no_grad()
     def loss_range(self) -> float | None:
         """1: the ramp loss of paper 000 eq. 17, which Prop. 3.4 bounds, lies in [0, 1]."""
         return 1.0
 
+    @torch.no_grad()
     def predict(self, split, batch_size: int = 512) -> Tensor:
         """Predicted class of every clip of a split."""
         self.eval()
