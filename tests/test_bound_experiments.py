@@ -94,3 +94,33 @@ def test_certified_recipe_file_is_a_row_of_the_sweep():
     assert {k: recipe[k] for k in bx.CERTIFIED} == bx.CERTIFIED
     assert (recipe["bound_lambda"], recipe.get("bound_lambda_u", 0.0),
             recipe["epochs"]) == bx.CERTIFIED_RUNS[-1]
+
+
+def test_paper002_families_measures_every_family(tmp_path, speech_root, monkeypatch):
+    import statistics
+
+    from unfoldrnn.experiments import families as fam
+
+    monkeypatch.setitem(fam.SCALES, "cpu", {"epochs": 1, "lr": 3e-3, "lr_step": 15,
+                                            "seeds": (0, 1)})
+    monkeypatch.setattr(fam, "WIDTHS", (12, 16))
+    monkeypatch.setattr(fam, "WIDTH", 16)
+    monkeypatch.setattr(fam, "CONV_WIDTH", 12)
+    monkeypatch.setattr(fam, "TRUNCATIONS", (10, 99))
+    rows = fam.run_families(str(speech_root), tmp_path, progress=False, log=lambda *_: None)
+    assert {r["model"] for r in rows} == set(fam.FAMILIES)
+    assert len(rows) == 4 * 3  # two seeds at the comparison width, one more width each
+    for r in rows:
+        assert r["bound"] > 0 and r["error_gap"] == pytest.approx(r["test_error"]
+                                                                 - r["train_error"])
+        assert set(r["bound_vs_t"]) == {10, 99}
+        assert r["bound_vs_t"][99] == pytest.approx(r["bound"])  # the full clip
+        if r["model"] in ("rnn", "convrnn"):  # no gate: the bound grows with t
+            assert r["bound_vs_t"][10] < r["bound_vs_t"][99]
+    saved = json.loads((tmp_path / "paper002-families" / "families.json").read_text())
+    mgu = [r["test_accuracy"] for r in rows if r["model"] == "mgu" and r["main"]]
+    assert saved["summary"]["mgu"]["test_accuracy"] == pytest.approx(
+        [statistics.fmean(mgu), statistics.stdev(mgu)])
+    assert "paper002-families" in saved["command"]
+    assert (tmp_path / "paper002-families" / "families.png").stat().st_size > 1000
+    assert "+-" in (tmp_path / "paper002-families" / "families.md").read_text()

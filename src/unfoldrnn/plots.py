@@ -265,3 +265,24 @@ def section6_bounds(result: dict, path: Path) -> Path:
            title=f"vanilla RNN, B_U = {result['B_U']:.3g}, t = {result['t']}")
     ax.tick_params(axis="x", labelsize=7)
     return _save(fig, path)
+
+
+def families(rows: list[dict], path: Path) -> Path:
+    """Paper 002 Sec. 5 / Remark 1: each family's bound against the sequence length t (its
+    comparison run, seed 0) and against the width (seed 0), log-log, one line per family."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for k, model in enumerate(dict.fromkeys(r["model"] for r in rows)):
+        ours = [r for r in rows if r["model"] == model]
+        first = min(r["seed"] for r in ours)
+        main = next(r for r in ours if r["main"] and r["seed"] == first)
+        Ts = sorted(int(t) for t in main["bound_vs_t"])
+        axes[0].plot(Ts, [main["bound_vs_t"][t] for t in Ts], "o-", color=f"C{k}",
+                     label=model)
+        widths = sorted((r["width"], r["bound"]) for r in ours if r["seed"] == first)
+        axes[1].plot(*zip(*widths, strict=True), "o-", color=f"C{k}", label=model)
+    axes[0].set(xscale="log", yscale="log", xlabel="sequence length t (frames)",
+                ylabel="bound (inside O(), + confidence)", title="against t")
+    axes[1].set(xscale="log", yscale="log", xlabel="width (d_h; conv RNN: d)",
+                title="against the width")
+    axes[1].legend(fontsize=7)
+    return _save(fig, path)
