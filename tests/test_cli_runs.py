@@ -211,3 +211,35 @@ def test_version_and_help():
     helped = unfoldrnn("train", "--help").stdout
     split_help = helped.split("  --split SPLIT")[1].split("  --data")[0]
     assert split_help.count("default") == 1
+
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "results" / "certified" / "recipe"
+
+
+@pytest.mark.skipif(not (REPO.parent / "shared" / "data" / "speech_commands").exists(),
+                    reason="the committed runs read ../shared/data beside the repository")
+def test_the_committed_certified_runs_reproduce_their_bounds(tmp_path, monkeypatch):
+    """README: `unfoldrnn bound results/certified/recipe/seed-K --checkpoint last` works on a
+    fresh clone and gives the committed bound.json; several runs give mean +- std."""
+    import shutil
+
+    from unfoldrnn.cli import main
+
+    monkeypatch.chdir(REPO)  # the committed configs hold data paths relative to the repo
+    runs = []
+    for seed in (0, 1):
+        run = tmp_path / f"seed-{seed}"
+        shutil.copytree(RECIPE / f"seed-{seed}", run)
+        runs.append(run)
+    assert main(["bound", *map(str, runs), "--checkpoint", "last", "--summary",
+                 str(tmp_path / "summary.json")]) == 0
+    for seed, run in enumerate(runs):
+        committed = json.loads((RECIPE / f"seed-{seed}" / "bound.json").read_text())
+        now = json.loads((run / "bound.json").read_text())
+        for key in ("rademacher", "least_bound", "least_gamma", "test_accuracy"):
+            assert now[key] == pytest.approx(committed[key], rel=1e-5), key
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    values = summary["values"]["least_bound"]
+    assert summary["mean_std"]["least_bound"] == pytest.approx(
+        [statistics.fmean(values), statistics.stdev(values)])

@@ -183,12 +183,42 @@ def cmd_plot(args) -> int:
 
 
 def cmd_bound(args) -> int:
+    """Each run's bounds -> RUN_DIR/bound.json; over several runs (seeds of one recipe) also
+    the mean and sample standard deviation of the headline numbers (``--summary FILE``)."""
+    reports = []
+    for run_dir in args.run_dirs:
+        if len(args.run_dirs) > 1:
+            print(f"== {run_dir}")
+        reports.append(_bound_one(args, Path(run_dir)))
+    if len(reports) > 1:
+        summary = _bound_summary(args.run_dirs, reports)
+        for key, (mean, std) in summary["mean_std"].items():
+            print(f"{key}: {mean:.4g} +- {std:.2g} (mean +- std over {len(reports)} runs)")
+        if args.summary:
+            Path(args.summary).write_text(json.dumps(summary, indent=1))
+            print(f"wrote {args.summary}")
+    return 0
+
+
+def _bound_summary(run_dirs, reports: list[dict]) -> dict:
+    import statistics
+
+    keys = [k for k in ("rademacher", "gap", "least_bound", "least_gamma", "test_accuracy",
+                        "train_loss")
+            if all(isinstance(r.get(k), (int, float)) for r in reports)]
+    return {"runs": [str(d) for d in run_dirs],
+            "mean_std": {k: (statistics.fmean(r[k] for r in reports),
+                             statistics.stdev(r[k] for r in reports)) for k in keys},
+            "values": {k: [r[k] for r in reports] for k in keys}}
+
+
+def _bound_one(args, run_dir: Path) -> dict:
     import torch
 
     from .bounds import certify
     from .train import build_data, load_run
 
-    config, task, _ = load_run(args.run_dir, args.checkpoint)
+    config, task, _ = load_run(run_dir, args.checkpoint)
     if config.task == "language_model":
         raise RunError("bound covers reconstruction and classification runs; the papers state "
                        "no bound for a language model")
@@ -196,7 +226,7 @@ def cmd_bound(args) -> int:
         raise RunError(f"{config.model} is not an unfolding RNN: the bounds of papers 000/001 "
                        "do not apply to it")
     if config.task == "classification":
-        return _classifier_bound(args, config, task)
+        return _classifier_bound(args, config, task, run_dir)
     train = build_data(config)[0]
     with torch.no_grad():
         x = task.measure(train)
@@ -212,15 +242,15 @@ def cmd_bound(args) -> int:
     if report.gap is not None:
         print(f"  loss l = min(||s_T - D h_T|| / ||D||_2, eta): train {train_loss:.4f}, "
               f"bound on test {train_loss + report.gap:.3g}")
-    out = Path(args.run_dir) / "bound.json"
-    out.write_text(json.dumps({**report.to_dict(), "train_loss": train_loss,
-                               "checkpoint": args.checkpoint,
-                               "loss": "min(||s_T - D h_T||_2 / ||D||_2, eta)"}, indent=1))
+    result = {**report.to_dict(), "train_loss": train_loss, "checkpoint": args.checkpoint,
+              "loss": "min(||s_T - D h_T||_2 / ||D||_2, eta)"}
+    out = run_dir / "bound.json"
+    out.write_text(json.dumps(result, indent=1))
     print(f"wrote {out}")
-    return 0
+    return result
 
 
-def _classifier_bound(args, config, task) -> int:
+def _classifier_bound(args, config, task, run_dir: Path) -> dict:
     """Paper 000 Prop. 3.4 / eq. 18 over a gamma grid, with the test ramp loss beside it."""
     from .experiments.bound_experiments import certify_classifier, monte_carlo_what_if
     from .train import build_data
@@ -243,12 +273,12 @@ def _classifier_bound(args, config, task) -> int:
               f"estimate, eq. 18 would reach {extra['least_bound_at_estimate']:.3g}, and "
               + ("no bound on R_S certifies these margins at any m" if need is None else
                  f"no bound on R_S certifies these margins with fewer than {need} samples"))
-    out = Path(args.run_dir) / "bound.json"
-    out.write_text(json.dumps({**report.to_dict(), "test_ramp_loss": test_ramp,
-                               "best_gamma": report.gammas[best],
-                               "checkpoint": args.checkpoint, **extra}, indent=1))
+    result = {**report.to_dict(), "test_ramp_loss": test_ramp,
+              "best_gamma": report.gammas[best], "checkpoint": args.checkpoint, **extra}
+    out = run_dir / "bound.json"
+    out.write_text(json.dumps(result, indent=1))
     print(f"wrote {out}")
-    return 0
+    return result
 
 
 SPECIAL_TABLES = ("paper000-table4", "paper003-noise", "paper002-fig4", "paper002-families",
@@ -488,8 +518,11 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bound", help="generalization bounds of a trained unfolding RNN",
                        description="Paper 000 Thm 3.3 / paper 001 Cor. 3.1.x on the run's "
-                       "training set; prints the report and writes RUN_DIR/bound.json.")
-    p.add_argument("run_dir")
+                       "training set; prints the report and writes RUN_DIR/bound.json. Given "
+                       "several runs (the seeds of one recipe), also their mean +- std.")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--summary", metavar="FILE", help="with several runs: write the mean, "
+                   "std and values of the headline numbers as JSON")
     p.add_argument("--delta", type=float, default=0.05, help="confidence 1 - delta")
     p.add_argument("--eta", type=float, help="reconstruction: loss bound (default "
                    "sqrt(n0) / ||D||_2)")
