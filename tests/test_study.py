@@ -3,12 +3,12 @@ can be started here)."""
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+
+from postgres import postgres_cluster
 
 optuna = pytest.importorskip("optuna")
 
@@ -87,38 +87,9 @@ def test_collect_names_what_is_missing(tmp_path, capsys):
     assert "4 run(s) of paper001-table1 not finished" in capsys.readouterr().err
 
 
-def _postgres_bin() -> Path | None:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return found[-1].parent if found else None
-
-
 def test_the_same_grid_on_postgresql(tmp_path):
     """A throwaway PostgreSQL cluster on a unix socket (Debian's postgresql package)."""
-    bin_dir = _postgres_bin()
-    if bin_dir is None:
-        pytest.skip("no PostgreSQL server here (Debian: apt-get install postgresql)")
-    pytest.importorskip("psycopg2", reason="no PostgreSQL driver (pip install psycopg2-binary)")
-    import tempfile
-
-    root = Path(tempfile.mkdtemp(prefix="unfoldrnn-pg-"))  # outside pytest's private tmp
-    data, sock = root / "data", root / "sock"
-    sock.mkdir()
-    as_postgres = []
-    if os.geteuid() == 0:  # the server refuses to run as root
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-        for path in (root, sock):
-            shutil.chown(path, "postgres")
-    try:
-        subprocess.run([*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-U",
-                        "postgres", "-A", "trust"], check=True, capture_output=True)
-        subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l",
-                        str(root / "log"), "-o", f"-k {sock} -c listen_addresses=''",
-                        "start"], check=True, capture_output=True)
-    except (subprocess.CalledProcessError, FileNotFoundError) as err:
-        shutil.rmtree(root, ignore_errors=True)
-        pytest.skip(f"could not start a PostgreSQL cluster here: {err}")
-    try:
-        storage = f"postgresql+psycopg2://postgres@/postgres?host={sock}"
+    with postgres_cluster() as storage:
         out = tmp_path / "out"
         args = [*TINY, "--set", "epochs=1", "--out", str(out), "--storage", storage,
                 "--workers", "2"]
@@ -129,7 +100,3 @@ def test_the_same_grid_on_postgresql(tmp_path):
                     if t.state == optuna.trial.TrialState.COMPLETE]
         assert sorted(complete) == sorted(RUNS)
         assert (out / "table1" / "table1.md").exists()
-    finally:
-        subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m",
-                        "immediate", "stop"], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)

@@ -386,6 +386,32 @@ def _reproduce_study(args, started: float) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    from . import tune
+
+    base = config_from_args(args)
+    if args.trials < 1:
+        raise ConfigError(f"--trials must be a positive integer, got {args.trials}")
+    space = tune.read_space(args.space) if args.space else tune.default_space(base)
+    if args.worker_of_parent:  # one of run()'s workers: trials only, the parent summarises
+        tune.work(base, space, Path(args.out), args.trials, args.storage, args.sampler)
+        return 0
+    from .train import check_writable
+
+    check_writable(Path(args.out))
+    argv = [a for a in args.argv if a not in ("--quiet",)]
+    if "--workers" in argv:  # the workers get their own --workers 1
+        i = argv.index("--workers")
+        del argv[i:i + 2]
+    summary = tune.run(base, space, args.out, args.trials, args.storage, args.workers or 1,
+                       args.sampler, _command_line(args), argv, progress=not args.quiet)
+    print(f"best {summary['metric']} {summary['best_value']:.4g} (trial "
+          f"{summary['best_trial']} of {len(summary['trials'])}): {summary['best_params']}")
+    print(f"wrote {args.out}/best.toml (unfoldrnn train --config {args.out}/best.toml) and "
+          f"{args.out}/summary.json")
+    return 0
+
+
 # the demo's setting: compressive Moving MNIST at rate 0.2, h = 256, d = 3
 DEMO = {"num_sequences": 3000, "split": (2400, 300, 300), "hidden_size": 256, "num_layers": 3,
         "lr": 1e-3, "lr_patience": 3, "rate": 0.2, "lambda_search_trials": 6}
@@ -588,6 +614,33 @@ def make_parser() -> argparse.ArgumentParser:
                    "+- std over them (default 1)")
     p.add_argument("--worker-of-parent", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("tune", help="hyperparameter search on the validation split (Optuna)",
+                       description="Search a model's training settings on the validation "
+                       "split: each trial trains the base config (--config, the flags, "
+                       "--set, as for train) with sampled values for --epochs epochs; Optuna's "
+                       "TPE sampler proposes them and its median pruner stops trials behind "
+                       "the median. Searched by default: lr (log-uniform 1e-4..1e-2), "
+                       "lr_factor, lr_step (step schedule) or lr_patience (plateau), clip, "
+                       "and for the unfolding models c (Sista: "
+                       "alpha), lambda1, lambda2. The test split is never evaluated. Writes "
+                       "OUT/best.toml (for train --config), OUT/summary.json (every trial, "
+                       "the best, the parameter importances) and OUT/trials/.")
+    p.add_argument("--config", help="base config (TOML or JSON), as for train")
+    for key, (kind, text) in TRAIN_FLAGS.items():
+        p.add_argument("--" + key.replace("_", "-"), dest=key, type=kind, help=text)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a base config key")
+    p.add_argument("--trials", type=int, default=20, help="finished trials in all (default 20)")
+    p.add_argument("--space", help="search space file (TOML: KEY = {low, high, log} or "
+                   "{choices = [...]}; model_options.NAME for a constructor option)")
+    p.add_argument("--sampler", choices=("tpe", "random"), default="tpe")
+    p.add_argument("--storage", help="Optuna storage URL (default sqlite:///OUT/study.db; "
+                   "postgresql://... for workers on many machines)")
+    p.add_argument("--workers", type=int, help="local worker processes sharing the study")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--worker-of-parent", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_tune, tensorboard=False)
 
     p = sub.add_parser("demo", help="the main job: two models trained and compared in minutes",
                        description=cmd_demo.__doc__)

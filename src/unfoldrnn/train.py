@@ -302,17 +302,21 @@ def _scheduler(config: TrainConfig, opt):
 
 def fit(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True,
         log=print, stop_after: int | None = None,
-        interrupt_hint: str = "rerun with --resume to continue") -> dict:
+        interrupt_hint: str = "rerun with --resume to continue", on_epoch=None,
+        evaluate_test: bool = True) -> dict:
     """Train ``config`` into ``run_dir``; returns the metrics dict also written to metrics.json.
 
     Data and device are checked before anything is written. ``stop_after`` ends the run
     after that many epochs in this call (as an interrupt would). Ctrl-C raises
-    ``Interrupted`` naming the last saved epoch and ``interrupt_hint``.
+    ``Interrupted`` naming the last saved epoch and ``interrupt_hint``. ``on_epoch(row)`` is
+    called after each epoch is saved (an exception from it stops the run there: a tuner's
+    pruning); ``evaluate_test=False`` never evaluates the test split (model selection).
     """
     ranks = Ranks()
     try:
         return _fit(config, Path(run_dir), resume, progress if ranks.main else False,
-                    log if ranks.main else (lambda *_: None), stop_after, ranks)
+                    log if ranks.main else (lambda *_: None), stop_after, ranks, on_epoch,
+                    evaluate_test)
     except KeyboardInterrupt:
         if not (Path(run_dir) / "checkpoints" / "last.pt").exists():
             raise Interrupted("interrupted before the first epoch ended: nothing was saved; "
@@ -354,7 +358,8 @@ def run_dir_epoch(run_dir: Path) -> int:
 
 
 def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
-         stop_after: int | None, ranks: Ranks) -> dict:
+         stop_after: int | None, ranks: Ranks, on_epoch=None, evaluate_test: bool = True
+         ) -> dict:
     """The loop of ``fit`` (one rank of it under torchrun: see ``distributed``)."""
     from tqdm.auto import tqdm
 
@@ -478,10 +483,12 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
             f"{task.describe(scores)}" + (f"  R_S bound {row['rademacher_bound']:.3g}"
                                           if "rademacher_bound" in row else ""))
         epochs_run += 1
+        if on_epoch is not None:
+            on_epoch(row)
 
     finished = len(history) >= config.epochs or (
         config.early_stopping and bad_epochs >= config.early_stopping)
-    if finished and history:
+    if finished and history and evaluate_test:
         best = load_checkpoint(run_dir / "checkpoints" / "best.pt", map_location=device)
         task.load_state_dict(best["task"])
         extra["test"] = task.evaluate(test)

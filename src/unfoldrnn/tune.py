@@ -1,0 +1,249 @@
+"""``unfoldrnn tune``: hyperparameter search for any model on any task, as an Optuna study.
+
+Every trial trains the base config with sampled values into OUT/trials/trial-<n>/ and is
+scored by its best validation metric (accuracy maximised; loss and perplexity minimised);
+it reports that metric after every epoch, and Optuna's median pruner stops trials behind the
+median of earlier ones at the same epoch. The test split is never evaluated. The study lives
+in OUT/study.db (SQLite) or in ``storage`` (PostgreSQL: workers on many machines), so that
+``workers`` processes share one set of trials. OUT/best.toml is the base config with the
+best trial's values (``unfoldrnn train --config OUT/best.toml``); OUT/summary.json has every
+trial, the best value and Optuna's parameter importances.
+
+A search space is a TOML table of config keys, each ``{low, high, log}`` (a float or, with
+``int = true``, an integer range) or ``{choices = [...]}``; ``model_options.NAME`` searches
+a constructor option (e.g. the unfolding models' ``c``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .config import ConfigError, TrainConfig, read_config_file
+from .models import UNFOLDING_MODELS
+
+# learning rate over two decades around the papers' 3e-4 / 3e-3, its decay (the step of the
+# step schedule, the patience of the plateau schedule), the gradient clip
+COMMON_SPACE = {"lr": {"low": 1e-4, "high": 1e-2, "log": True},
+                "lr_factor": {"low": 0.1, "high": 0.9},
+                "clip": {"low": 0.05, "high": 5.0, "log": True}}
+SCHEDULE_SPACE = {"step": {"lr_step": {"choices": [5, 10, 20, 50]}},
+                  "plateau": {"lr_patience": {"choices": [1, 2, 3, 5]}}}
+# the unfolding models' own scalars, left free by the papers: the step 1/c (Sista: 1/alpha)
+# and the initial lambda1, lambda2 (paper 000 Sec. 4.1 fixes c = 1, lambdas 0.003, 0.02)
+UNFOLDING_SPACE = {"model_options.c": {"low": 0.3, "high": 3.0, "log": True},
+                   "lambda1": {"low": 1e-4, "high": 0.3, "log": True},
+                   "lambda2": {"low": 1e-4, "high": 0.3, "log": True}}
+
+
+def default_space(base: TrainConfig) -> dict:
+    """The search space for ``base``'s model and learning-rate schedule."""
+    space = {**COMMON_SPACE, **SCHEDULE_SPACE[base.lr_schedule]}
+    if base.model in UNFOLDING_MODELS:
+        space.update(UNFOLDING_SPACE)
+        if base.model == "sista":
+            space["model_options.alpha"] = space.pop("model_options.c")
+    return space
+
+
+def read_space(path: str | Path) -> dict:
+    """A search space from a TOML/JSON file, every entry checked (key, range, choices)."""
+    space = read_config_file(path)
+    known = set(TrainConfig.__dataclass_fields__)
+    for key, spec in space.items():
+        if not (key in known or key.startswith("model_options.")):
+            raise ConfigError(f"search space {path}: unknown config key {key!r}")
+        if not isinstance(spec, dict):
+            raise ConfigError(f"search space {path}: {key} must be a table, e.g. "
+                              "{low = 1e-4, high = 1e-2, log = true} or {choices = [...]}")
+        if "choices" in spec:
+            if not isinstance(spec["choices"], list) or not spec["choices"]:
+                raise ConfigError(f"search space {path}: {key}.choices must be a list")
+        elif not all(isinstance(spec.get(b), (int, float)) for b in ("low", "high")) or \
+                not spec["low"] < spec["high"] or (spec.get("log") and spec["low"] <= 0):
+            raise ConfigError(f"search space {path}: {key} needs low < high (positive with "
+                              f"log = true), got {spec}")
+    return space
+
+
+def sample(trial, space: dict) -> dict:
+    """The trial's values of every key of ``space``, as config keys (model options nested)."""
+    values, options = {}, {}
+    for key, spec in space.items():
+        if "choices" in spec:
+            value = trial.suggest_categorical(key, spec["choices"])
+        elif spec.get("int"):
+            value = trial.suggest_int(key, int(spec["low"]), int(spec["high"]),
+                                      log=bool(spec.get("log")))
+        else:
+            value = trial.suggest_float(key, float(spec["low"]), float(spec["high"]),
+                                        log=bool(spec.get("log")))
+        if key.startswith("model_options."):
+            options[key.split(".", 1)[1]] = value
+        else:
+            values[key] = value
+    return {**values, **({"model_options": options} if options else {})}
+
+
+def with_params(base: TrainConfig, params: dict) -> TrainConfig:
+    """``base`` with a trial's flat parameters (``model_options.X`` merged into the options)."""
+    values = base.to_dict()
+    options = dict(values.get("model_options") or {})
+    for key, value in params.items():
+        if key.startswith("model_options."):
+            options[key.split(".", 1)[1]] = value
+        else:
+            values[key] = value
+    if options:
+        values["model_options"] = options
+    return TrainConfig.from_dict(values)
+
+
+def _direction(task: str) -> str:
+    from .tasks import TASKS
+
+    return "maximize" if TASKS[task].maximize else "minimize"
+
+
+def _monitor(task: str) -> str:
+    from .tasks import TASKS
+
+    return f"val_{TASKS[task].monitor}"
+
+
+def study_of(base: TrainConfig, storage: str, sampler: str = "tpe"):
+    """The study named after the base config's task and model (created once)."""
+    import optuna
+
+    from .experiments.study import _storage
+
+    chosen = optuna.samplers.TPESampler(seed=base.seed) if sampler == "tpe" else \
+        optuna.samplers.RandomSampler(seed=base.seed)
+    return optuna.create_study(
+        study_name=f"tune-{base.task}-{base.model}", storage=_storage(storage),
+        direction=_direction(base.task), sampler=chosen, load_if_exists=True,
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
+
+
+def work(base: TrainConfig, space: dict, out: Path, trials: int, storage: str,
+         sampler: str = "tpe", progress: bool = False, log=print) -> None:
+    """One worker: run trials until the study holds ``trials`` finished ones."""
+    import optuna
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState
+
+    from .train import RunError, fit
+
+    study = study_of(base, storage, sampler)
+    monitor, maximize = _monitor(base.task), _direction(base.task) == "maximize"
+
+    def objective(trial) -> float:
+        config = TrainConfig.from_dict({**base.to_dict(), **_merge(base, sample(trial,
+                                                                             space))})
+        scores: list[float] = []
+
+        def report(row: dict) -> None:
+            value = row[monitor]
+            scores.append(value if math.isfinite(value) else (-math.inf if maximize
+                                                              else math.inf))
+            trial.report(max(scores) if maximize else min(scores), row["epoch"])
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        try:
+            fit(config, out / "trials" / f"trial-{trial.number:04d}", progress=progress,
+                log=lambda *_: None, on_epoch=report, evaluate_test=False)
+        except (RunError, ValueError) as err:  # diverged: the worst score, not a crash
+            log(f"  trial {trial.number}: {err}")
+            return -math.inf if maximize else math.inf
+        best = max(scores) if maximize else min(scores)
+        log(f"  trial {trial.number}: {monitor} {best:.4g}  {trial.params}")
+        return best
+
+    study.optimize(objective, callbacks=[MaxTrialsCallback(
+        trials, states=(TrialState.COMPLETE, TrialState.PRUNED))])
+
+
+def _merge(base: TrainConfig, sampled: dict) -> dict:
+    """Sampled values over the base config's, model options merged key by key."""
+    if "model_options" in sampled:
+        sampled = {**sampled, "model_options": {**(base.model_options or {}),
+                                                **sampled["model_options"]}}
+    return sampled
+
+
+def summarize(base: TrainConfig, storage: str, out: Path, command: str,
+              seconds: float) -> dict:
+    """Write OUT/best.toml and OUT/summary.json from the study; return the summary."""
+    import optuna
+    from optuna.trial import TrialState
+
+    study = study_of(base, storage)
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    if not done:
+        raise ConfigError(f"no trial of {study.study_name} completed")
+    best = study.best_trial
+    try:
+        importances = optuna.importance.get_param_importances(study)
+    except (RuntimeError, ValueError):  # too few trials, or one value everywhere
+        importances = {}
+    best_config = with_params(base, best.params)
+    write_toml(best_config.to_dict(), out / "best.toml",
+               header=f"best of {len(done)} trials of `{command}`: "
+                      f"{_monitor(base.task)} = {best.value:.6g} (trial {best.number})")
+    summary = {"command": command, "wall_seconds": seconds, "direction": study.direction.name,
+               "metric": _monitor(base.task), "best_value": best.value,
+               "best_params": best.params, "best_trial": best.number,
+               "importances": importances, "trials": [
+                   {"number": t.number, "state": t.state.name, "value": t.value,
+                    "params": t.params} for t in study.get_trials(deepcopy=False)]}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    return summary
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def write_toml(values: dict, path: Path, header: str = "") -> None:
+    """A flat config as TOML (inline tables for model_options) that read_config_file reads."""
+    lines = [f"# {header}"] if header else []
+    lines += [f"{key} = {_toml_value(value)}" for key, value in values.items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def run(base: TrainConfig, space: dict, out: str | Path, trials: int, storage: str | None,
+        workers: int, sampler: str, command: str, argv: list[str], progress: bool) -> dict:
+    """The whole search: ``workers`` processes (or this one), then the summary."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    storage = storage or f"sqlite:///{out.resolve() / 'study.db'}"
+    started = time.perf_counter()
+    study_of(base, storage, sampler)  # created once, before the workers race to it
+    if workers > 1:
+        env = dict(os.environ)
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+        procs = [subprocess.Popen([sys.executable, "-m", "unfoldrnn", *argv, "--storage",
+                                   storage, "--workers", "1", "--quiet", "--worker-of-parent"],
+                                  env=env)
+                 for _ in range(workers)]
+        if max(p.wait() for p in procs):
+            raise ConfigError("a tune worker failed (its error is above)")
+    else:
+        work(base, space, out, trials, storage, sampler, progress)
+    return summarize(base, storage, out, command, time.perf_counter() - started)

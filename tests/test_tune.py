@@ -1,0 +1,121 @@
+"""unfoldrnn tune: an Optuna study on the validation split (SQLite, workers, PostgreSQL),
+its best config trains with train --config, and the test split is never evaluated."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from unfoldrnn import tune
+from unfoldrnn.cli import main
+from unfoldrnn.config import ConfigError, TrainConfig, read_config_file
+
+from postgres import postgres_cluster
+
+BASE = ["--model", "reweighted", "--num-sequences", "40", "--split", "24,8,8",
+        "--hidden-size", "8", "--num-layers", "1", "--epochs", "2", "--set", "frame_size=8",
+        "--set", "track_bound=false", "--set", "compile_prox=false", "--quiet"]
+
+
+def trials_of(out):
+    return json.loads((out / "summary.json").read_text())["trials"]
+
+
+def test_tune_end_to_end_and_the_best_config_trains(tmp_path, monkeypatch):
+    from unfoldrnn.tasks import ReconstructionTask
+
+    splits = {}
+    load = ReconstructionTask.load_data.__func__
+    evaluate = ReconstructionTask.evaluate
+
+    def load_data(cls, config, progress=True):
+        splits["test"] = load(cls, config, progress)[2]
+        return load(cls, config, progress)[:2] + (splits["test"],)
+
+    def guarded(self, split, batch_size=256):
+        assert split is not splits["test"], "tune evaluated the test split"
+        return evaluate(self, split, batch_size)
+
+    monkeypatch.setattr(ReconstructionTask, "load_data", classmethod(load_data))
+    monkeypatch.setattr(ReconstructionTask, "evaluate", guarded)
+    out = tmp_path / "tune"
+    assert main(["tune", *BASE, "--trials", "4", "--out", str(out)]) == 0
+    trials = trials_of(out)
+    assert len([t for t in trials if t["state"] in ("COMPLETE", "PRUNED")]) == 4
+    summary = json.loads((out / "summary.json").read_text())
+    complete = [t for t in trials if t["state"] == "COMPLETE"]
+    assert summary["best_value"] == min(t["value"] for t in complete)  # val loss: minimised
+    assert set(summary["importances"]) <= set(tune.default_space(TrainConfig(
+        model="reweighted")))
+    for t in complete:  # the value is the trial's best validation loss
+        run = out / "trials" / f"trial-{t['number']:04d}"
+        rows = json.loads((run / "metrics.json").read_text())
+        assert "test" not in rows
+        assert t["value"] == pytest.approx(min(r["val_loss"] for r in rows["epochs"]))
+    best = read_config_file(out / "best.toml")
+    assert best["lr"] == summary["best_params"]["lr"]
+    assert best["model_options"]["c"] == summary["best_params"]["model_options.c"]
+    monkeypatch.undo()
+    assert main(["train", "--config", str(out / "best.toml"), "--quiet", "--out",
+                 str(tmp_path / "best")]) == 0
+    assert "test" in json.loads((tmp_path / "best" / "metrics.json").read_text())
+
+
+def test_two_workers_share_one_study(tmp_path):
+    out = tmp_path / "tune"
+    done = subprocess.run([sys.executable, "-m", "unfoldrnn", "tune", *BASE, "--trials", "4",
+                           "--workers", "2", "--out", str(out)], capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "UNFOLDRNN_HEARTBEAT_S":
+                                                       "5"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    finished = [t for t in trials_of(out) if t["state"] in ("COMPLETE", "PRUNED")]
+    assert 4 <= len(finished) <= 5  # the last trial can start on both workers at once
+    assert len({t["number"] for t in finished}) == len(finished)
+    assert done.stdout.count("wrote") == 1
+
+
+def test_tune_on_postgresql(tmp_path):
+    with postgres_cluster() as storage:
+        out = tmp_path / "tune"
+        assert main(["tune", *BASE, "--trials", "3", "--storage", storage, "--out",
+                     str(out)]) == 0
+        assert len(trials_of(out)) == 3
+
+
+def test_space_files_and_their_mistakes(tmp_path, capsys):
+    space = tmp_path / "space.toml"
+    space.write_text('lr = {low = 1e-3, high = 1e-2, log = true}\n'
+                     'hidden_size = {choices = [8, 12]}\n')
+    out = tmp_path / "tune"
+    assert main(["tune", *BASE, "--trials", "2", "--space", str(space), "--out",
+                 str(out)]) == 0
+    for t in trials_of(out):
+        assert set(t["params"]) == {"lr", "hidden_size"}
+        assert 1e-3 <= t["params"]["lr"] <= 1e-2 and t["params"]["hidden_size"] in (8, 12)
+    for text, word in (('nonsense = {low = 1, high = 2}', "unknown config key"),
+                       ('lr = {low = 1e-2, high = 1e-3}', "low < high"),
+                       ('lr = {low = 0, high = 1, log = true}', "positive"),
+                       ('lr = 3', "must be a table"), ('lr = {choices = 3}', "list")):
+        space.write_text(text + "\n")
+        with pytest.raises(ConfigError, match=word):
+            tune.read_space(space)
+    assert main(["tune", *BASE, "--trials", "0", "--out", str(tmp_path / "x")]) == 2
+    assert "--trials" in capsys.readouterr().err
+
+
+def test_a_sampled_trial_is_the_base_config_with_its_values():
+    import optuna
+
+    base = TrainConfig(model="l1l1", model_options={"signal_size": 256})
+    trial = optuna.trial.FixedTrial({"lr": 2e-3, "lr_factor": 0.5, "clip": 1.0,
+                                     "lr_patience": 3, "model_options.c": 1.5,
+                                     "lambda1": 0.01, "lambda2": 0.02})
+    sampled = tune.sample(trial, tune.default_space(base))
+    assert sampled["model_options"] == {"c": 1.5} and sampled["lr_patience"] == 3
+    config = tune.with_params(base, trial.params)
+    assert config.model_options == {"signal_size": 256, "c": 1.5}  # merged, not replaced
+    assert config.lr == 2e-3 and config.lambda1 == 0.01 and math.isclose(config.clip, 1.0)
+    assert "alpha" in str(tune.default_space(TrainConfig(model="sista")))
