@@ -43,6 +43,9 @@ M = [
  ("bounds/spectral.py", "return B_x * k * t * math.sqrt(", "return B_x * k * math.sqrt(t) * math.sqrt(", "conv t as sqrt(t)"),
  ("bounds/spectral.py", "\"complexity\": complexity, \"thm6\": complexity + confidence(m, delta)}", "\"complexity\": complexity, \"thm6\": complexity}", "conv confidence dropped"),
  ("bounds/spectral.py", "_log(d * t * math.sqrt(m))) / (math.sqrt(m) * gamma)", "_log(d * t * m)) / (math.sqrt(m) * gamma)", "conv log sqrt(m)"),
+ ("bounds/strict.py", "return delta / (num_gammas * LEVELS ** num_norms)", "return delta / num_gammas", "strict union over levels dropped"),
+ ("bounds/strict.py", "k = max(math.ceil(math.log(value, LEVEL_BASE) - 1e-12)", "k = max(math.floor(math.log(value, LEVEL_BASE) - 1e-12)", "strict level below the norm"),
+ ("bounds/strict.py", "bounds = [t + classification_gap(rademacher, rho_lv, g, m, split)", "bounds = [t + classification_gap(rademacher, rho_lv, g, m, delta)", "strict bound at delta"),
 ]
 only = sys.argv[1:]  # optional substrings of mutation names: run only those
 M = [mutation for mutation in M if not only or any(o in mutation[3] for o in only)]
@@ -57,7 +60,7 @@ for rel, old, new, name in M:
     try:
         r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                             "tests/test_bounds.py", "tests/test_bounds_independent.py",
-                            "tests/test_prox.py", "tests/test_mgu.py", "tests/test_convrnn.py"],
+                            "tests/test_prox.py", "tests/test_mgu.py", "tests/test_convrnn.py", "tests/test_strict.py"],
                            cwd=REPO, capture_output=True, text=True)
         ok = r.returncode != 0
         caught += ok

@@ -203,7 +203,8 @@ def cmd_bound(args) -> int:
 def _bound_summary(run_dirs, reports: list[dict]) -> dict:
     import statistics
 
-    keys = [k for k in ("rademacher", "gap", "least_bound", "least_gamma", "test_accuracy",
+    keys = [k for k in ("rademacher", "gap", "least_bound", "least_gamma", "strict_bound",
+                        "test_accuracy",
                         "train_loss")
             if all(isinstance(r.get(k), (int, float)) for r in reports)]
     return {"runs": [str(d) for d in run_dirs],

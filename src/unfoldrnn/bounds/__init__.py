@@ -43,6 +43,7 @@ from .spectral import (
     spectral_rnn_bound,
     zhang_bound,
 )
+from .strict import STRICT_GAMMAS, norm_level, strict_delta, strict_ramp_bound
 from .unfolding import (
     l1l1_step_rademacher,
     lambdas,
@@ -52,6 +53,10 @@ from .unfolding import (
 )
 
 __all__ = [
+    "STRICT_GAMMAS",
+    "norm_level",
+    "strict_delta",
+    "strict_ramp_bound",
     "BoundReport",
     "bound_regularizer",
     "certify",
