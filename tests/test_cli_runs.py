@@ -187,6 +187,14 @@ def test_every_command_works_on_every_task_or_says_it_does_not(tmp_path):
         assert plotted.returncode == 0, (task, plotted.stderr[-2000:])
         assert (run / "plots" / "learning_curves.png").exists()
         assert (run / "plots" / "activations.png").exists()
+        certified = unfoldrnn("certify", run, "--pac-bayes", "--prior-epochs", "1",
+                              "--posterior-epochs", "1", "--samples", "2")
+        if task == "classification":
+            assert certified.returncode == 0, certified.stderr[-2000:]
+            report = json.loads((run / "pac_bayes.json").read_text())
+            assert 0 <= report["certificate_error"] <= 1 and report["n_bound"] > 0
+        else:
+            refused(certified, "for classifiers")
         bound = unfoldrnn("bound", run)
         if task == "language_model":
             refused(bound, "no bound for a language model")
@@ -237,7 +245,8 @@ def test_the_committed_certified_runs_reproduce_their_bounds(tmp_path, monkeypat
     for seed, run in enumerate(runs):
         committed = json.loads((RECIPE / f"seed-{seed}" / "bound.json").read_text())
         now = json.loads((run / "bound.json").read_text())
-        for key in ("rademacher", "least_bound", "least_gamma", "test_accuracy"):
+        for key in ("rademacher", "least_bound", "least_gamma", "strict_bound",
+                    "test_accuracy"):
             assert now[key] == pytest.approx(committed[key], rel=1e-5), key
     summary = json.loads((tmp_path / "summary.json").read_text())
     values = summary["values"]["least_bound"]

@@ -46,6 +46,10 @@ M = [
  ("bounds/strict.py", "return delta / (num_gammas * LEVELS ** num_norms)", "return delta / num_gammas", "strict union over levels dropped"),
  ("bounds/strict.py", "k = max(math.ceil(math.log(value, LEVEL_BASE) - 1e-12)", "k = max(math.floor(math.log(value, LEVEL_BASE) - 1e-12)", "strict level below the norm"),
  ("bounds/strict.py", "bounds = [t + classification_gap(rademacher, rho_lv, g, m, split)", "bounds = [t + classification_gap(rademacher, rho_lv, g, m, delta)", "strict bound at delta"),
+ ("bounds/pac_bayes.py", "return kl_inverse(risk, (kl + _confidence(n, delta)) / n)", "return kl_inverse(risk, _confidence(n, delta) / n)", "pac-bayes KL dropped"),
+ ("bounds/pac_bayes.py", "return math.log(2 * math.sqrt(n) / delta)", "return 0.5 * math.log(2 * math.sqrt(n) / delta)", "pac-bayes confidence halved"),
+ ("experiments/pac_bayes.py", "prior = (train[0][prior_idx], train[1][prior_idx])", "prior = (train[0][bound_idx], train[1][bound_idx])", "pac-bayes prior on the bound set"),
+ ("bounds/pac_bayes.py", "return kl_inverse(mc_risk, math.log(2 / delta_prime) / samples)", "return mc_risk", "pac-bayes sampling bound dropped"),
 ]
 only = sys.argv[1:]  # optional substrings of mutation names: run only those
 M = [mutation for mutation in M if not only or any(o in mutation[3] for o in only)]
@@ -60,7 +64,7 @@ for rel, old, new, name in M:
     try:
         r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                             "tests/test_bounds.py", "tests/test_bounds_independent.py",
-                            "tests/test_prox.py", "tests/test_mgu.py", "tests/test_convrnn.py", "tests/test_strict.py"],
+                            "tests/test_prox.py", "tests/test_mgu.py", "tests/test_convrnn.py", "tests/test_strict.py", "tests/test_pac_bayes.py"],
                            cwd=REPO, capture_output=True, text=True)
         ok = r.returncode != 0
         caught += ok

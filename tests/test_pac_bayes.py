@@ -1,0 +1,131 @@
+"""PAC-Bayes risk certificates (bounds.pac_bayes): the kl inversion against an independent
+root finder and a closed form, the sampling and PAC-Bayes-kl bounds by hand, the Gaussian KL
+against torch.distributions, coverage on a task with a known error rate, and the pipeline's
+prior / bound split."""
+
+import math
+
+import pytest
+import torch
+from scipy.optimize import brentq
+
+from unfoldrnn.bounds.pac_bayes import (
+    GaussianPosterior,
+    bounded_cross_entropy,
+    f_classic,
+    f_quad,
+    kl_bernoulli,
+    kl_inverse,
+    pac_bayes_kl_bound,
+    risk_certificate,
+    sampling_bound,
+)
+
+
+def scipy_kl_inverse(q: float, c: float) -> float:
+    """The root of kl(q || p) = c on (q, 1), by Brent's method on the closed-form kl."""
+    def f(p):
+        left = q * math.log(q / p) if q > 0 else 0.0
+        return left + (1 - q) * math.log((1 - q) / (1 - p)) - c
+    return brentq(f, q + 1e-15, 1 - 1e-15, xtol=1e-14)
+
+
+@pytest.mark.parametrize("q, c", [(0.1, 0.05), (0.3, 0.2), (0.02, 0.001), (0.5, 0.3)])
+def test_kl_inverse_against_brent(q, c):
+    assert kl_inverse(q, c) == pytest.approx(scipy_kl_inverse(q, c), abs=1e-10)
+    assert kl_bernoulli(q, kl_inverse(q, c)) == pytest.approx(c, abs=1e-9)
+
+
+def test_kl_inverse_closed_forms():
+    # q = 0: kl(0 || p) = -log(1 - p), so kl^{-1}(0, c) = 1 - exp(-c)
+    for c in (0.01, 0.5, 2.0):
+        assert kl_inverse(0.0, c) == pytest.approx(1 - math.exp(-c), abs=1e-11)
+    assert kl_inverse(0.4, 0.0) == pytest.approx(0.4, abs=1e-11)
+    assert kl_inverse(0.9, 50.0) == 1.0
+
+
+def test_the_bounds_by_their_formulas():
+    # sampling bound: kl^{-1}(L_hat, log(2 / delta') / M)
+    assert sampling_bound(0.2, 150, 0.01) == pytest.approx(
+        scipy_kl_inverse(0.2, math.log(2 / 0.01) / 150), abs=1e-10)
+    # PAC-Bayes-kl: kl^{-1}(L_S, (KL + log(2 sqrt(n) / delta)) / n)
+    n, kl, delta = 2000, 35.0, 0.025
+    rhs = (kl + math.log(2 * math.sqrt(n) / delta)) / n
+    assert pac_bayes_kl_bound(0.15, kl, n, delta) == pytest.approx(
+        scipy_kl_inverse(0.15, rhs), abs=1e-10)
+    both = risk_certificate(0.15, 150, kl, n, delta, 0.01)
+    assert both == pytest.approx(scipy_kl_inverse(scipy_kl_inverse(
+        0.15, math.log(2 / 0.01) / 150), rhs), abs=1e-9)
+    # the training objectives, with B = (KL + log(2 sqrt(n) / delta)) / (2 n)
+    B = (kl + math.log(2 * math.sqrt(n) / delta)) / (2 * n)
+    risk, klt = torch.tensor(0.15), torch.tensor(kl)
+    assert float(f_quad(risk, klt, n, delta)) == pytest.approx(
+        (math.sqrt(0.15 + B) + math.sqrt(B)) ** 2)
+    assert float(f_classic(risk, klt, n, delta)) == pytest.approx(0.15 + math.sqrt(B))
+    assert pac_bayes_kl_bound(0.15, kl, n, delta) <= float(f_quad(risk, klt, n, delta))
+
+
+def test_bounded_cross_entropy():
+    scores = torch.tensor([[0.0, 0.0], [20.0, -20.0]])
+    labels = torch.tensor([0, 1])  # p = 1/2, and p ~ e^-40 < p_min
+    loss = bounded_cross_entropy(scores, labels, p_min=1e-4)
+    assert loss[0] == pytest.approx(math.log(2) / math.log(1e4))
+    assert loss[1] == pytest.approx(1.0)
+
+
+def test_gaussian_kl_against_torch_distributions():
+    torch.manual_seed(0)
+    params = {"a": torch.randn(3, 4), "b": torch.randn(5)}
+    q = GaussianPosterior(params, sigma_prior=0.1)
+    assert float(q.kl().detach()) == pytest.approx(0.0, abs=1e-4)  # Q starts at P (float32)
+    with torch.no_grad():
+        for mu, rho in zip(q.mu, q.rho, strict=True):
+            mu.add_(0.05 * torch.randn_like(mu))
+            rho.add_(0.3 * torch.randn_like(rho))
+    Normal = torch.distributions.Normal
+    expected = sum(torch.distributions.kl_divergence(
+        Normal(mu, sigma), Normal(params[name], 0.1)).sum()
+        for name, mu, sigma in zip(q.names, q.mu, q.sigmas(), strict=True))
+    assert float(q.kl().detach()) == pytest.approx(float(expected.detach()), rel=1e-4)
+    draw = q.sample(torch.Generator().manual_seed(1))
+    assert draw["a"].shape == (3, 4) and not torch.equal(draw["a"], q.mu[0])
+
+
+def test_the_certificate_covers_a_known_error_rate():
+    """A classifier of true error p = 0.2 on n = 300 fresh samples, 200 times: the
+    certificate (KL = 0, all M draws the same classifier) must cover p in >= 95% of the
+    draws at delta = 0.05; without its confidence term it would cover about half."""
+    gen = torch.Generator().manual_seed(0)
+    p, n, covered = 0.2, 300, 0
+    for _ in range(200):
+        errors = float((torch.rand(n, generator=gen) < p).float().mean())
+        covered += risk_certificate(errors, 10_000, 0.0, n, 0.05, 1e-6) >= p
+    assert covered >= 190
+
+
+def test_the_prior_never_sees_the_bound_samples(tmp_path, monkeypatch):
+    """The prior trains on the prior indices only, the certificate's n counts the others,
+    and the two sets partition the training split."""
+    import unfoldrnn.experiments.pac_bayes as pb
+    from unfoldrnn.config import TrainConfig
+
+    train = (torch.arange(60, dtype=torch.float32)[:, None, None].expand(60, 6, 4).clone(),
+             torch.arange(60) % 3)
+    test = (torch.randn(12, 6, 4), torch.arange(12) % 3)
+    monkeypatch.setattr(pb, "build_data", lambda config, progress=False: (train, test, test))
+    seen = {}
+    original = pb.train_prior
+
+    def spy(task, prior, *args):
+        seen["prior"] = set(prior[0][:, 0, 0].long().tolist())  # each clip's own id
+        return original(task, prior, *args)
+
+    monkeypatch.setattr(pb, "train_prior", spy)
+    config = TrainConfig(task="classification", data=str(tmp_path), model="gru",
+                         hidden_size=8, num_layers=1, epochs=1, num_filters=4)
+    report = pb.pac_bayes_certificate(config, posterior_epochs=1, samples=3,
+                                      log=lambda *_: None)
+    prior, bound = set(report["prior_indices"]), set(report["bound_indices"])
+    assert seen["prior"] == prior and not prior & bound and prior | bound == set(range(60))
+    assert report["n_bound"] == len(bound) == 30
+    assert 0 <= report["empirical_error_mc"] <= report["certificate_error"] <= 1
