@@ -393,9 +393,14 @@ def cmd_certify(args) -> int:
     if not args.pac_bayes:
         return cmd_bound(argparse.Namespace(**{**vars(args), "run_dirs": [args.run_dir]}))
     from .experiments.pac_bayes import pac_bayes_certificate
-    from .train import load_run
 
-    config = load_run(args.run_dir, "last")[0]
+    config_path = Path(args.run_dir) / "config.json"  # the recipe, not the weights: the
+    if not config_path.exists():  # prior must be trained without the bound samples
+        raise RunError(f"{args.run_dir} is not a run folder: config.json not found")
+    try:
+        config = TrainConfig.from_dict(json.loads(config_path.read_text()))
+    except ValueError as err:
+        raise RunError(f"{config_path} is corrupt: {err}") from None
     report = pac_bayes_certificate(
         config, prior_fraction=args.prior_fraction, prior_epochs=args.prior_epochs,
         posterior_epochs=args.posterior_epochs, sigma_prior=args.sigma_prior,
@@ -415,6 +420,11 @@ def cmd_certify(args) -> int:
           f"{report['empirical_error_mc']:.4f} ({report['samples']} weight draws)")
     print(f"  measured on the test split: stochastic {report['stochastic_test_error']:.4f}, "
           f"posterior mean {report['posterior_mean_test_error']:.4f}")
+    if report["empirical_error_mc"] > 0.9 * report["chance_error"] > \
+            report["posterior_mean_test_error"]:
+        print(f"  the weight noise of the prior (sigma {report['sigma_prior']}) alone brings "
+              "the classifier to chance: a smaller --sigma-prior keeps it (recurrences "
+              "compound the noise over the T steps)")
     out = Path(args.run_dir) / "pac_bayes.json"
     out.write_text(json.dumps(report, indent=1))
     print(f"wrote {out}")
