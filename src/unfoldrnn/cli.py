@@ -406,6 +406,7 @@ def cmd_certify(args) -> int:
         posterior_epochs=args.posterior_epochs, sigma_prior=args.sigma_prior,
         objective=args.objective, p_min=args.p_min, delta=args.delta,
         delta_prime=args.delta_prime, samples=args.samples, seed=args.seed,
+        posterior_lr=args.posterior_lr,
         progress=not args.quiet)
     print(f"PAC-Bayes risk certificate of {config.model} (Perez-Ortiz et al. 2021), with "
           f"probability >= {report['confidence']:.3f} (delta {report['delta']}, delta' "
@@ -621,6 +622,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="share of the training split that trains the prior (default 0.5)")
     p.add_argument("--prior-epochs", type=int, help="epochs of the prior (default: the run's)")
     p.add_argument("--posterior-epochs", type=int, default=10)
+    p.add_argument("--posterior-lr", type=float, default=1e-3,
+                   help="SGD (momentum 0.95) learning rate of the posterior (default 1e-3)")
     p.add_argument("--sigma-prior", type=float, default=0.03, help="prior's std (default 0.03)")
     p.add_argument("--objective", choices=("f-quad", "f-classic"), default="f-quad")
     p.add_argument("--p-min", type=float, default=1e-4, help="bounded cross-entropy's p_min")

@@ -8,7 +8,8 @@ of a run's classifier, by the recipe of Perez-Ortiz et al. (2021) (``bounds.pac_
    feature normalisation from the prior part too), for ``prior_epochs``; P = N(w_prior,
    sigma_0^2 I);
 3. the posterior Q = N(mu, diag(sigma^2)), started at P, trained on the bound samples with
-   the PAC-Bayes objective (f-quad or f-classic) of the bounded cross-entropy;
+   the PAC-Bayes objective (f-quad or f-classic) of the bounded cross-entropy (SGD with
+   momentum 0.95, as PBB);
 4. the certificate from M weight draws over the bound samples (sampling bound, delta'),
    inverted through the PAC-Bayes-kl bound (delta): with probability >= 1 - delta - delta'
    the test error of the stochastic classifier Q is at most the certificate.
@@ -111,7 +112,9 @@ def pac_bayes_certificate(config, prior_fraction: float = 0.5, prior_epochs: int
         p.requires_grad_(False)
     stochastic, fixed = _split(task)
     posterior = GaussianPosterior(stochastic, sigma_prior)
-    opt = torch.optim.Adam(posterior.parameters(), lr=posterior_lr)
+    # SGD with momentum, as PBB: Adam's normalised steps move every mean by ~lr whatever its
+    # gradient, which a small prior sigma charges heavily in the KL
+    opt = torch.optim.SGD(posterior.parameters(), lr=posterior_lr, momentum=0.95)
     bound_objective = OBJECTIVES[objective]
     gen = torch.Generator().manual_seed(seed + 1)
     log(f"posterior: {posterior.size():,} Gaussian weights on n = {n} clips, {objective}, "
