@@ -79,9 +79,9 @@ def test_gaussian_kl_against_torch_distributions():
     q = GaussianPosterior(params, sigma_prior=0.1)
     assert float(q.kl().detach()) == pytest.approx(0.0, abs=1e-4)  # Q starts at P (float32)
     with torch.no_grad():
-        for mu, rho in zip(q.mu, q.rho, strict=True):
-            mu.add_(0.05 * torch.randn_like(mu))
-            rho.add_(0.3 * torch.randn_like(rho))
+        for u, s in zip(q.u, q.s, strict=True):
+            u.add_(0.5 * torch.randn_like(u))
+            s.add_(0.3 * torch.randn_like(s))
     Normal = torch.distributions.Normal
     expected = sum(torch.distributions.kl_divergence(
         Normal(mu, sigma), Normal(params[name], 0.1)).sum()
@@ -89,6 +89,7 @@ def test_gaussian_kl_against_torch_distributions():
     assert float(q.kl().detach()) == pytest.approx(float(expected.detach()), rel=1e-4)
     draw = q.sample(torch.Generator().manual_seed(1))
     assert draw["a"].shape == (3, 4) and not torch.equal(draw["a"], q.mu[0])
+    torch.testing.assert_close(q.mu[0], params["a"] + 0.1 * q.u[0])  # the prior's units
 
 
 def test_the_certificate_covers_a_known_error_rate():

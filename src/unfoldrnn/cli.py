@@ -621,15 +621,19 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--prior-fraction", type=float, default=0.5,
                    help="share of the training split that trains the prior (default 0.5)")
     p.add_argument("--prior-epochs", type=int, help="epochs of the prior (default: the run's)")
-    p.add_argument("--posterior-epochs", type=int, default=10)
-    p.add_argument("--posterior-lr", type=float, default=1e-3,
-                   help="SGD (momentum 0.95) learning rate of the posterior (default 1e-3)")
-    p.add_argument("--sigma-prior", type=float, default=0.03, help="prior's std (default 0.03)")
+    p.add_argument("--posterior-epochs", type=int, default=5)
+    p.add_argument("--posterior-lr", type=float, default=1e-2,
+                   help="Adam's learning rate on the posterior in the prior's units (a step "
+                   "moves a mean by about lr * sigma_prior; default 1e-2)")
+    p.add_argument("--sigma-prior", type=float, default=1e-3,
+                   help="the prior's standard deviation (default 1e-3: a recurrence compounds "
+                   "weight noise over its T steps; PBB's CNNs take 0.03)")
     p.add_argument("--objective", choices=("f-quad", "f-classic"), default="f-quad")
     p.add_argument("--p-min", type=float, default=1e-4, help="bounded cross-entropy's p_min")
     p.add_argument("--delta", type=float, default=0.025, help="PAC-Bayes-kl confidence")
     p.add_argument("--delta-prime", type=float, default=0.01, help="sampling confidence")
-    p.add_argument("--samples", type=int, default=100, help="weight draws of the estimate")
+    p.add_argument("--samples", type=int, default=1000,
+                   help="weight draws of the empirical error (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best",

@@ -110,10 +110,13 @@ def bounded_cross_entropy(scores: Tensor, labels: Tensor, p_min: float = 1e-4) -
 
 
 class GaussianPosterior(nn.Module):
-    """Q = N(mu, diag(softplus(rho)^2)) over the named parameters of a module, P =
-    N(mu_0, sigma_0^2 I) with mu_0 their values when the posterior is made (the prior's
-    weights). ``sample()`` draws a full set of weights (the reparametrisation mu + sigma eps);
-    ``kl()`` is KL(Q || P) in closed form."""
+    """Q = N(mu, diag(sigma^2)) over the named parameters of a module, P = N(mu_0, sigma_0^2 I)
+    with mu_0 their values when the posterior is made (the prior's weights).
+
+    Parametrised in the prior's units, mu = mu_0 + sigma_0 u and sigma = sigma_0 exp(s), with u
+    and s starting at 0 (Q = P): the objective is then equally conditioned whatever sigma_0,
+    and KL(Q || P) = sum_i u_i^2 / 2 + (exp(2 s_i) - 1) / 2 - s_i. ``sample()`` draws a full
+    set of weights (mu + sigma eps, the reparametrisation trick)."""
 
     def __init__(self, params: dict[str, Tensor], sigma_prior: float):
         super().__init__()
@@ -121,15 +124,23 @@ class GaussianPosterior(nn.Module):
             raise ValueError(f"the prior's sigma must be positive, got {sigma_prior}")
         self.names = list(params)
         self.sigma_prior = sigma_prior
-        rho0 = math.log(math.expm1(sigma_prior))  # softplus^{-1}: Q starts at P
-        self.mu = nn.ParameterList(nn.Parameter(p.detach().clone()) for p in params.values())
-        self.rho = nn.ParameterList(nn.Parameter(torch.full_like(p.detach(), rho0))
-                                    for p in params.values())
+        self.u = nn.ParameterList(nn.Parameter(torch.zeros_like(p.detach()))
+                                  for p in params.values())
+        self.s = nn.ParameterList(nn.Parameter(torch.zeros_like(p.detach()))
+                                  for p in params.values())
         for i, p in enumerate(params.values()):
             self.register_buffer(f"prior_{i}", p.detach().clone())
 
+    def _priors(self) -> list[Tensor]:
+        return [getattr(self, f"prior_{i}") for i in range(len(self.names))]
+
+    @property
+    def mu(self) -> list[Tensor]:
+        return [prior + self.sigma_prior * u for prior, u in zip(self._priors(), self.u,
+                                                                  strict=True)]
+
     def sigmas(self) -> list[Tensor]:
-        return [nn.functional.softplus(r) for r in self.rho]
+        return [self.sigma_prior * torch.exp(s) for s in self.s]
 
     def sample(self, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         return {name: mu + sigma * torch.randn(mu.shape, generator=generator,
@@ -140,14 +151,12 @@ class GaussianPosterior(nn.Module):
         return dict(zip(self.names, self.mu, strict=True))
 
     def kl(self) -> Tensor:
-        """sum_i log(sigma_0 / sigma_i) + (sigma_i^2 + (mu_i - mu_0i)^2) / (2 sigma_0^2) - 1/2."""
-        s0 = self.sigma_prior
+        """sum_i log(sigma_0 / sigma_i) + (sigma_i^2 + (mu_i - mu_0i)^2) / (2 sigma_0^2) - 1/2,
+        which in the prior's units is sum_i u_i^2 / 2 + (exp(2 s_i) - 1) / 2 - s_i."""
         total = 0.0
-        for i, (mu, sigma) in enumerate(zip(self.mu, self.sigmas(), strict=True)):
-            prior = getattr(self, f"prior_{i}")
-            total = total + (math.log(s0) - torch.log(sigma)
-                             + (sigma ** 2 + (mu - prior) ** 2) / (2 * s0 ** 2) - 0.5).sum()
+        for u, s in zip(self.u, self.s, strict=True):
+            total = total + (u ** 2 / 2 + (torch.exp(2 * s) - 1) / 2 - s).sum()
         return total
 
     def size(self) -> int:
-        return sum(mu.numel() for mu in self.mu)
+        return sum(u.numel() for u in self.u)
