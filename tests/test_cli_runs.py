@@ -252,3 +252,22 @@ def test_the_committed_certified_runs_reproduce_their_bounds(tmp_path, monkeypat
     values = summary["values"]["least_bound"]
     assert summary["mean_std"]["least_bound"] == pytest.approx(
         [statistics.fmean(values), statistics.stdev(values)])
+
+
+def test_plot_and_bound_on_a_gated_baseline(tmp_path):
+    """The MGU has effective_weights() too, but no unfolding bound: plot draws what applies,
+    bound refuses in one line, and the TensorBoard figures are none."""
+    run = tmp_path / "mgu"
+    assert unfoldrnn("train", *RECON, "--model", "mgu", "--epochs", "1", "--out",
+                     run).returncode == 0
+    plotted = unfoldrnn("plot", run)
+    assert plotted.returncode == 0, plotted.stderr[-2000:]
+    assert (run / "plots" / "reconstructions.png").exists()
+    assert not (run / "plots" / "activations.png").exists()
+    refused(unfoldrnn("bound", run), "not an unfolding RNN")
+    import torch
+
+    from unfoldrnn.train import load_run
+
+    figures = load_run(run)[1].figures(torch.rand(2, 20, 64), tmp_path)
+    assert [p.name for p in figures] == ["reconstructions.png"]  # no activations

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .config import TASKS, ConfigError, TrainConfig, read_config_file, task_defaults
 from .data import CLASS_SETS, DataError
-from .models import MODEL_NAMES
+from .models import MODEL_NAMES, UNFOLDING_MODELS
 from .train import Interrupted, RunError
 
 USER_ERRORS = (ConfigError, DataError, RunError, ValueError, FileNotFoundError)
@@ -150,7 +150,7 @@ def cmd_plot(args) -> int:
         written.append(plots.learning_curves(metrics["epochs"], out / "learning_curves.png",
                                              title=config.model,
                                              loss_range=task.loss_range()))
-    unfolding = hasattr(task.model, "effective_weights")
+    unfolding = config.model in UNFOLDING_MODELS
     if unfolding:
         written.append(plots.activations(task.model, out / "activations.png"))
     if config.task == "language_model":
@@ -223,7 +223,7 @@ def _bound_one(args, run_dir: Path) -> dict:
     if config.task == "language_model":
         raise RunError("bound covers reconstruction and classification runs; the papers state "
                        "no bound for a language model")
-    if not hasattr(task.model, "effective_weights"):
+    if config.model not in UNFOLDING_MODELS:
         raise RunError(f"{config.model} is not an unfolding RNN: the bounds of papers 000/001 "
                        "do not apply to it")
     if config.task == "classification":

@@ -126,10 +126,10 @@ class BoundReport:
 @torch.no_grad()
 def model_norms(model: nn.Module) -> tuple[list[float], list[float]]:
     """(alphas, betas): ||W_l||_{1,inf}, ||U_l||_{1,inf} of ``model.effective_weights()``."""
-    if not hasattr(model, "effective_weights"):
+    ew = model.effective_weights() if hasattr(model, "effective_weights") else {}
+    if "W" not in ew or "U" not in ew:
         raise ValueError(f"{type(model).__name__} is not an unfolding RNN: it has no "
-                         "effective_weights(); the unfolding bounds do not apply to it")
-    ew = model.effective_weights()
+                         "effective W_l, U_l; the unfolding bounds do not apply to it")
     return ([float(norm_1_inf(W)) for W in ew["W"]], [float(norm_1_inf(U)) for U in ew["U"]])
 
 

@@ -73,8 +73,9 @@ class Task(nn.Module):
         """PNG files picturing the task's model now (for TensorBoard): the learned
         activations of unfolding models, and what else the task shows."""
         from .. import plots
+        from ..models import UNFOLDING_MODELS
 
-        if not hasattr(self.model, "effective_weights"):
+        if self.model_name not in UNFOLDING_MODELS:
             return []
         return [plots.activations(self.model, folder / "activations.png")]
 
