@@ -143,8 +143,8 @@ def work(base: TrainConfig, space: dict, out: Path, trials: int, storage: str,
     monitor, maximize = _monitor(base.task), _direction(base.task) == "maximize"
 
     def objective(trial) -> float:
-        config = TrainConfig.from_dict({**base.to_dict(), **_merge(base, sample(trial,
-                                                                             space))})
+        sample(trial, space)
+        config = with_params(base, trial.params)
         scores: list[float] = []
 
         def report(row: dict) -> None:
@@ -167,14 +167,6 @@ def work(base: TrainConfig, space: dict, out: Path, trials: int, storage: str,
 
     study.optimize(objective, callbacks=[MaxTrialsCallback(
         trials, states=(TrialState.COMPLETE, TrialState.PRUNED))])
-
-
-def _merge(base: TrainConfig, sampled: dict) -> dict:
-    """Sampled values over the base config's, model options merged key by key."""
-    if "model_options" in sampled:
-        sampled = {**sampled, "model_options": {**(base.model_options or {}),
-                                                **sampled["model_options"]}}
-    return sampled
 
 
 def summarize(base: TrainConfig, storage: str, out: Path, command: str,
