@@ -122,18 +122,19 @@ def test_a_relative_data_path_is_stored_resolved(tmp_path):
 
     (tmp_path / "work" / "data").mkdir(parents=True)
     frames = np.random.default_rng(0).integers(0, 255, (20, 40, 16, 16), dtype=np.uint8)
-    np.save(tmp_path / "work" / "data" / "seq.npy", frames)  # the official [T, N, 64, 64]
+    # the official [T, N, 64, 64] layout
+    np.save(tmp_path / "work" / "data" / "mnist_test_seq.npy", frames)
     args = ["--num-sequences", "40", "--split", "24,8,8", "--hidden-size", "8",
             "--num-layers", "1", "--epochs", "1", "--set", "frame_size=8", "--quiet",
             "--set", "compile_prox=false"]
-    done = unfoldrnn("train", *args, "--data", "data/seq.npy", "--out", "run",
+    done = unfoldrnn("train", *args, "--data", "data/mnist_test_seq.npy", "--out", "run",
                      cwd=tmp_path / "work")
     assert done.returncode == 0, done.stderr[-2000:]
     run = tmp_path / "work" / "run"
     assert json.loads((run / "config.json").read_text())["data"] == \
-        str(tmp_path / "work" / "data" / "seq.npy")
+        str(tmp_path / "work" / "data" / "mnist_test_seq.npy")
     assert unfoldrnn("evaluate", run, cwd=tmp_path).returncode == 0
-    resumed = unfoldrnn("train", *args, "--data", tmp_path / "work" / "data" / "seq.npy",
+    resumed = unfoldrnn("train", *args, "--data", tmp_path / "work" / "data" / "mnist_test_seq.npy",
                         "--resume", "--out", run)  # the same run: nothing left to train
     assert resumed.returncode == 0, resumed.stderr[-2000:]
 

@@ -180,10 +180,10 @@ def test_a_relative_data_path_is_the_same_run_from_another_folder(tmp_path, monk
 
     (tmp_path / "data").mkdir()
     monkeypatch.chdir(tmp_path)
-    here = tiny(data="data/seq.npy").to_dict()
-    there = tiny(data=str(tmp_path / "data" / "seq.npy")).to_dict()
+    here = tiny(data="data/mnist_test_seq.npy").to_dict()
+    there = tiny(data=str(tmp_path / "data" / "mnist_test_seq.npy")).to_dict()
     assert config_differences(here, there) == {}
-    assert resolved_data("data/seq.npy") == str(tmp_path / "data" / "seq.npy")
+    assert resolved_data("data/mnist_test_seq.npy") == str(tmp_path / "data" / "mnist_test_seq.npy")
     assert resolved_data("embedded") == "embedded"
     monkeypatch.chdir(tmp_path / "data")
     assert "data" in config_differences(here, there)  # relative to another folder: another

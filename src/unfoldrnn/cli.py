@@ -17,8 +17,8 @@ from importlib import metadata
 from pathlib import Path
 
 from .config import TASKS, ConfigError, TrainConfig, read_config_file, task_defaults
-from .data import CLASS_SETS, DataError
-from .models import MODEL_NAMES, UNFOLDING_MODELS
+from .data import DataError
+from .models import MODEL_NAMES, PRETRAINED, UNFOLDING_MODELS
 from .train import Interrupted, RunError
 
 USER_ERRORS = (ConfigError, DataError, RunError, ValueError, FileNotFoundError)
@@ -116,7 +116,7 @@ def cmd_evaluate(args) -> int:
     if config.task == "classification":
         counts = confusion_matrix(task.predict(test), test[1], task.num_classes)
         result["confusion"] = counts.tolist()
-        result["classes"] = list(CLASS_SETS[config.classes])
+        result["classes"] = task.class_names
         print(_confusion_text(counts, result["classes"]))
     out = Path(args.run_dir) / "evaluation.json"
     out.write_text(json.dumps(result, indent=1))
@@ -141,6 +141,7 @@ def cmd_plot(args) -> int:
 
     from . import plots
     from .tasks import confusion_matrix
+    from .tasks.reconstruction import frame_shape
     from .train import build_data, load_run
 
     config, task, metrics = load_run(args.run_dir, "best")
@@ -161,10 +162,11 @@ def cmd_plot(args) -> int:
     if config.task == "reconstruction":
         with torch.no_grad():
             written.append(plots.reconstructions(test[0], {config.model: task(test[:1])[0]},
-                                                 out / "reconstructions.png", config.frame_size))
+                                                 out / "reconstructions.png",
+                                                 frame_shape(config)))
     else:
         counts = confusion_matrix(task.predict(test), test[1], task.num_classes)
-        written.append(plots.confusion(counts, CLASS_SETS[config.classes], out / "confusion.png",
+        written.append(plots.confusion(counts, task.class_names, out / "confusion.png",
                                        f"{config.model}: test accuracy "
                                        f"{100 * counts.trace() / counts.sum():.2f}%"))
     if unfolding and config.model != "sista":  # the papers give Sista-RNN no T-step bound
@@ -283,7 +285,7 @@ def _classifier_bound(args, config, task, run_dir: Path) -> dict:
 
 
 SPECIAL_TABLES = ("paper000-table4", "paper003-noise", "paper002-fig4", "paper002-families",
-                  "certified")
+                  "certified", "certificates")
 
 
 def _command_line(args) -> str:
@@ -299,7 +301,8 @@ def cmd_reproduce(args) -> int:
     check_writable(Path(args.out))
     if args.table in SPECIAL_TABLES:
         used = [flag for flag, on in (("--collect", args.collect), ("--storage", args.storage),
-                                      ("--workers", args.workers), ("--seeds", args.seeds),
+                                      ("--workers", args.workers and
+                                       args.table != "certificates"), ("--seeds", args.seeds),
                                       ("--values", args.values), ("--models", args.models),
                                       ("--set", args.set)) if on]
         if used:
@@ -310,6 +313,7 @@ def cmd_reproduce(args) -> int:
         if args.data is None:
             raise ConfigError(f"{args.table} needs --data (a Speech Commands folder; "
                               "paper002-fig4: a WikiText-2 folder)")
+        from .experiments.certificates import run_certificates
         from .experiments.families import run_families
 
         special = {"paper000-table4": bound_experiments.run_table4,
@@ -317,7 +321,10 @@ def cmd_reproduce(args) -> int:
                    "certified": bound_experiments.run_certified,
                    "paper002-fig4": bound_experiments.run_fig4,
                    "paper002-families": run_families}
-        special[args.table](args.data, args.out, args.scale, progress=not args.quiet)
+        if args.table == "certificates":  # cells in --workers processes
+            run_certificates(args.data, args.out, workers=args.workers or 1)
+        else:
+            special[args.table](args.data, args.out, args.scale, progress=not args.quiet)
         print(f"wrote {args.out}/{args.table}/ in {(time.perf_counter() - started) / 60:.1f} "
               "min")
         return 0
@@ -429,6 +436,63 @@ def cmd_certify(args) -> int:
     out = Path(args.run_dir) / "pac_bayes.json"
     out.write_text(json.dumps(report, indent=1))
     print(f"wrote {out}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    """A trained model's answer on new inputs (``unfoldrnn.predict``)."""
+    from . import predict
+
+    config, task, run_dir = predict.open_model(args.run)
+    if config.task == "classification":
+        rows = predict.classify(config, task, args.inputs, args.top)
+        if args.json:
+            print(json.dumps(rows, indent=1))
+            return 0
+        width = max(len(r["input"]) for r in rows)
+        print(f"{'input':<{width}}  class  probability  top {args.top}")
+        for r in rows:
+            top = ", ".join(f"{c} {p:.2f}" for c, p in r["top"])
+            print(f"{r['input']:<{width}}  {r['class']}  {r['probability']:.3f}  {top}")
+        return 0
+    if config.task == "reconstruction":
+        import numpy as np
+        import torch
+
+        from . import plots
+        from .metrics import psnr
+        from .tasks.reconstruction import frame_shape
+
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        report = []
+        for item in args.inputs:
+            signals, estimates = predict.reconstruct(task, item, args.measurements)
+            name = Path(item).stem
+            np.save(out / f"{name}.reconstructed.npy", estimates)
+            flat = torch.from_numpy(estimates.reshape(*estimates.shape[:2], -1))
+            entry = {"input": item, "output": str(out / f"{name}.reconstructed.npy")}
+            if not args.measurements:
+                entry["psnr"] = float(psnr(flat, torch.from_numpy(signals)))
+                shape = estimates.shape[2:] if estimates.ndim == 4 else frame_shape(config)
+                plots.reconstructions(torch.from_numpy(signals[0]), {config.model: flat[0]},
+                                      out / f"{name}.png", shape)
+                entry["strip"] = str(out / f"{name}.png")
+            report.append(entry)
+        if args.json:
+            print(json.dumps(report, indent=1))
+        for entry in report if not args.json else []:
+            quality = f" (PSNR {entry['psnr']:.2f} dB)" if "psnr" in entry else ""
+            print(f"{entry['input']} -> {entry['output']}{quality}")
+        return 0
+    words = predict.vocabulary(config, run_dir)
+    prompt = " ".join(args.inputs).split()
+    following = predict.next_words(task, words, prompt, args.words, args.sample,
+                                   args.temperature, args.seed)
+    if args.json:
+        print(json.dumps({"prompt": prompt, "next": following}))
+    else:
+        print(" ".join(prompt), "->", " ".join(following))
     return 0
 
 
@@ -607,6 +671,32 @@ def make_parser() -> argparse.ArgumentParser:
                    help="the weights to bound: the best validation epoch's (default) or "
                    "the last epoch's (strong regularisers lower the norms late)")
     p.set_defaults(func=cmd_bound)
+
+    p = sub.add_parser("predict", help="a trained model's answer on new inputs",
+                       description="Classification: WAV files, folders of them, or .npy/.npz "
+                       "feature arrays -> predicted class, probability and top classes. "
+                       "Reconstruction: .npy sequences [N, T, H, W] or [N, T, n0] -> their "
+                       "reconstructions (.npy and a PNG strip in --out). Language model: a "
+                       "prompt -> the next words. The run's own normalisation, class names and "
+                       "vocabulary are used.",
+                       epilog="RUN is a run folder or a shipped model: "
+                       + "; ".join(f"{k}: {v}" for k, v in PRETRAINED.items()))
+    p.add_argument("run", metavar="RUN", help="run folder, or a shipped model's name")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="files or folders (classification, reconstruction), or the prompt's "
+                   "words (language model)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--top", type=int, default=3, help="classification: classes listed")
+    p.add_argument("--out", default="predictions",
+                   help="reconstruction: output folder (default predictions/)")
+    p.add_argument("--measurements", action="store_true",
+                   help="reconstruction: the inputs are measurements x = A s [N, T, n]")
+    p.add_argument("--words", type=int, default=10, help="language model: words to add")
+    p.add_argument("--sample", action="store_true",
+                   help="language model: draw each word (default: the most likely)")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0, help="language model: the draws' seed")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("certify", help="a certificate of a trained classifier's test error "
                        "(--pac-bayes), or its Rademacher bounds",

@@ -24,10 +24,11 @@ class ConfigError(ValueError):
 TASKS = ("reconstruction", "classification", "language_model")
 LR_SCHEDULES = ("plateau", "step")
 TASK_KEYS = {
-    "reconstruction": ("rate", "num_sequences", "split", "frame_size"),
-    "classification": ("classes", "num_filters"),
+    "reconstruction": ("rate", "num_sequences", "split", "frame_size", "signal_size",
+                       "measurement"),
+    "classification": ("classes", "num_filters", "num_classes", "class_names"),
     "language_model": ("embedding_size", "bptt", "adaptive_softmax", "max_train_tokens",
-                       "max_eval_tokens", "input_encoding", "carry_state"),
+                       "max_eval_tokens", "input_encoding", "carry_state", "vocab_size"),
 }
 
 
@@ -62,7 +63,9 @@ class TrainConfig:
     hidden_size: int | None = None  # h (reconstruction 1024, classification 100)
     num_layers: int = 3  # d
     # reconstruction: "embedded" (MNIST test digits shipped in the package), a folder with the
-    # official MNIST idx files, or mnist_test_seq.npy; classification: a Speech Commands folder;
+    # official MNIST idx files, the official mnist_test_seq.npy, or your own sequences as any
+    # other .npy ([N, T, H, W] or [N, T, n0] in [0, 1]); classification: a Speech Commands
+    # folder, your own .npz arrays or a folder of class_name/*.wav (``data.own``);
     # language_model: a folder with WikiText-2 or Penn Treebank
     data: str | None = None
     data_seed: int = 0
@@ -71,9 +74,13 @@ class TrainConfig:
     num_sequences: int | None = None
     split: tuple[int, int, int] | None = None  # default 80 / 10 / 10 of num_sequences
     frame_size: int | None = None
+    signal_size: int | None = None  # n0 of your own sequences (read from the data)
+    measurement: str | None = None  # a .npy of your own sensing matrix A [n, n0], kept fixed
     # classification (paper 000)
-    classes: str | None = None  # google12 | google30
-    num_filters: int | None = None  # log Mel filters per frame
+    classes: str | None = None  # google12 | google30 (Speech Commands folders)
+    num_filters: int | None = None  # features per step: log Mel filters; arrays: from the data
+    num_classes: int | None = None  # read from the data (Speech Commands: the class set's)
+    class_names: list | None = None  # your own data's, read from it (a list of strings)
     # language model (paper 000)
     embedding_size: int | None = None  # n = n0 of the unfolding models (A = I)
     bptt: int | None = None  # words per window of truncated back-propagation through time
@@ -83,6 +90,7 @@ class TrainConfig:
     input_encoding: str | None = None  # embedding (learned) | binary (code of the word's rank)
     # carry the state from window to window, detached (default: yes, not for unfolding models)
     carry_state: bool | None = None
+    vocab_size: int | None = None  # read from the corpus (its vocabulary: RUN_DIR/vocabulary.txt)
     # optimisation
     epochs: int = 200
     batch_size: int | None = None
@@ -137,7 +145,14 @@ class TrainConfig:
             if self.hidden_size is None:
                 self.hidden_size = self.num_filters or task_defaults(
                     self.task, self.model)["num_filters"]
-        for key, value in task_defaults(self.task, self.model).items():
+        defaults = task_defaults(self.task, self.model)
+        if own_data(self):  # sizes and splits come from the data (``Task.data_settings``)
+            self._check_own_data()
+            for key in ("classes", "num_sequences", "frame_size"):
+                defaults.pop(key, None)
+            if str(self.data).endswith(".npz"):
+                defaults.pop("num_filters")
+        for key, value in defaults.items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
         if self.task == "reconstruction":
@@ -153,7 +168,8 @@ class TrainConfig:
                 raise ConfigError(f"unknown class set {self.classes!r}; choose one of: "
                                   f"{', '.join(CLASS_SETS)}")
         for name in ("hidden_size", "num_layers", "epochs", "batch_size", "lr_step",
-                     "num_filters", "embedding_size", "bptt"):
+                     "num_filters", "embedding_size", "bptt", "num_classes", "signal_size",
+                     "vocab_size"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -164,6 +180,8 @@ class TrainConfig:
         if self.input_noise and self.task != "classification":
             raise ConfigError(f"input_noise applies to task classification only, not "
                               f"{self.task}")
+        if self.class_names is not None and not all(isinstance(c, str) for c in self.class_names):
+            raise ConfigError("class_names must be a list of strings")
         if self.model_options is not None and not all(isinstance(k, str)
                                                       for k in self.model_options):
             raise ConfigError("model_options must be a table of keyword arguments")
@@ -192,9 +210,20 @@ class TrainConfig:
         if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
             raise ConfigError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
 
+    def _check_own_data(self):
+        what = "your own .npz arrays" if self.task == "classification" else \
+            "your own sequences (.npy)"
+        for key in ("classes", "frame_size", "num_sequences"):
+            if getattr(self, key) is not None:
+                raise ConfigError(f"{key} does not apply to {what}: the data decides it")
+
     def _check_reconstruction(self):
         if not 0 < self.rate <= 1:
             raise ConfigError(f"rate must lie in (0, 1], got {self.rate!r}")
+        if self.measurement is not None and not own_data(self):
+            raise ConfigError("measurement applies to your own sequences (--data FILE.npy)")
+        if own_data(self):  # the split: 80 / 10 / 10 of the file's sequences, at load time
+            return
         for name in ("num_sequences", "frame_size"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be a positive integer, got "
@@ -220,6 +249,21 @@ class TrainConfig:
             raise ConfigError(f"unknown config key(s): {', '.join(unknown)}; "
                               f"valid keys: {', '.join(sorted(known))}")
         return cls(**values)
+
+
+def own_data(config: TrainConfig) -> bool:
+    """Is ``config.data`` the user's own arrays or audio folder (``data.own``), rather than
+    one of the papers' datasets?"""
+    data = config.data
+    if data is None:
+        return False
+    if config.task == "reconstruction":
+        return data.endswith(".npy") and not Path(data).name.startswith("mnist_test_seq")
+    if config.task == "classification":
+        from .data.own import classification_source
+
+        return classification_source(data) != "speech"
+    return False
 
 
 def _kinds(hint) -> tuple[type, ...]:

@@ -77,11 +77,16 @@ def confusion(counts: torch.Tensor, classes, path: Path, title: str = "") -> Pat
 
 
 def reconstructions(truth: torch.Tensor, estimates: dict[str, torch.Tensor], path: Path,
-                    frame_size: int = 16, title: str = "") -> Path:
+                    frame_size: int | tuple[int, int] | None = 16, title: str = "") -> Path:
     """Every frame of one sequence [T, n0]: the ground truth on top, then each model's
-    reconstruction with its PSNR per frame (10 log10(1 / MSE), pixels in [0, 1])."""
+    reconstruction with its PSNR per frame (10 log10(1 / MSE), pixels in [0, 1]). Frames
+    are ``frame_size`` squares or (H, W) images; None: 1-D signals, drawn as one strip per
+    row (time across, the n0 values down)."""
     from .metrics import psnr
 
+    if frame_size is None:
+        return _signal_strips(truth, estimates, path, title)
+    shape = (frame_size, frame_size) if isinstance(frame_size, int) else tuple(frame_size)
     T = truth.shape[0]
     rows = [("ground truth", truth, None)]
     for name, seq in estimates.items():
@@ -93,8 +98,7 @@ def reconstructions(truth: torch.Tensor, estimates: dict[str, torch.Tensor], pat
     for r, (name, seq, per_frame) in enumerate(rows):
         for t in range(T):
             ax = axes[r, t]
-            ax.imshow(seq[t].reshape(frame_size, frame_size).cpu().numpy(), cmap="gray",
-                      vmin=0, vmax=1)
+            ax.imshow(seq[t].reshape(shape).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
             if per_frame is not None:
@@ -104,6 +108,22 @@ def reconstructions(truth: torch.Tensor, estimates: dict[str, torch.Tensor], pat
         label = name if per_frame is None else f"{name}\n{sum(per_frame) / T:.2f} dB"
         axes[r, 0].set_ylabel(label, fontsize=7)
     fig.suptitle(title or "reconstructions (numbers: PSNR per frame, dB)", fontsize=9)
+    return _save(fig, path)
+
+
+def _signal_strips(truth, estimates, path: Path, title: str) -> Path:
+    """1-D signals [T, n0]: one image per row, time across."""
+    from .metrics import psnr
+
+    rows = [("ground truth", truth)] + [(name, seq.clamp(0, 1)) for name, seq in
+                                         estimates.items()]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(8, 1.4 * len(rows) + 0.4), squeeze=False)
+    for ax, (name, seq) in zip(axes[:, 0], rows, strict=True):
+        ax.imshow(seq.T.cpu().numpy(), cmap="gray", vmin=0, vmax=1, aspect="auto")
+        label = name if seq is truth else f"{name}\n{float(psnr(seq, truth)):.2f} dB"
+        ax.set(yticks=[], ylabel=label)
+    axes[-1, 0].set_xlabel("t")
+    fig.suptitle(title or "reconstructions (PSNR over the sequence)", fontsize=9)
     return _save(fig, path)
 
 
@@ -285,4 +305,35 @@ def families(rows: list[dict], path: Path) -> Path:
     axes[1].set(xscale="log", yscale="log", xlabel="width (d_h; conv RNN: d)",
                 title="against the width")
     axes[1].legend(fontsize=7)
+    return _save(fig, path)
+
+
+def certificates(summary: dict, path: Path) -> Path:
+    """Per model (mean +- std over seeds): the measured test error, the stochastic
+    classifier's, and its PAC-Bayes certificate (left); eq. 18 on the test ramp loss, paper's
+    reading and strict, for the models that have it (right). Chance and 1 dashed."""
+    models = list(summary)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    bars = (("test_error", "test error (trained run)"),
+            ("stochastic_test_error", "test error of Q (measured)"),
+            ("certificate", "PAC-Bayes certificate"))
+    width = 0.8 / len(bars)
+    for k, (key, label) in enumerate(bars):
+        stats = [summary[m][key] for m in models]
+        axes[0].bar([i + (k - 1) * width for i in range(len(models))], [s[0] for s in stats],
+                    width, yerr=[s[1] for s in stats], capsize=3, label=label, color=f"C{k}")
+    axes[0].axhline(11 / 12, ls="--", color="gray", lw=1, label="chance (12 classes)")
+    axes[0].set(xticks=range(len(models)), xticklabels=models, ylim=(0, 1),
+                ylabel="0-1 error", title="test error and its certificate")
+    axes[0].legend(fontsize=7, loc="upper left")
+    ramp = [m for m in models if summary[m]["eq18_paper"] is not None]
+    for k, (key, label) in enumerate((("eq18_paper", "paper's reading"),
+                                      ("eq18_strict", "strict"))):
+        stats = [summary[m][key] for m in ramp]
+        axes[1].bar([i + (k - 0.5) * 0.4 for i in range(len(ramp))], [s[0] for s in stats],
+                    0.4, yerr=[s[1] for s in stats], capsize=3, label=label, color=f"C{k + 3}")
+    axes[1].axhline(1.0, ls="--", color="gray", lw=1, label="vacuous above 1")
+    axes[1].set(xticks=range(len(ramp)), xticklabels=ramp, ylabel="bound on the test ramp loss",
+                title="Rademacher route (eq. 18)")
+    axes[1].legend(fontsize=7, loc="lower right")
     return _save(fig, path)

@@ -229,12 +229,16 @@ def check_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> str:
                    "choose a new --out")
 
 
+def _write_text(path: Path, text: str) -> None:
+    """Write atomically (a temporary file, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def write_run_config(run_dir: Path, config: TrainConfig) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_path = run_dir / "config.json"
-    tmp = config_path.with_name("config.json.tmp")
-    tmp.write_text(json.dumps(config.to_dict(), indent=1))
-    os.replace(tmp, config_path)
+    _write_text(run_dir / "config.json", json.dumps(config.to_dict(), indent=1))
 
 
 def reusable_metrics(config: TrainConfig, run_dir: str | Path) -> dict | None:
@@ -371,7 +375,10 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
     mode = check_run_dir(run_dir, config, resume)  # before the data: nothing loaded, cached
     train, val, test = build_data(config, progress)  # or written for a refused folder
     ranks.start(device)
-    extra: dict = {"config": config.to_dict()}
+    extra: dict = {"config": config.to_dict()}  # what was asked: the run's identity
+    settings = TASKS[config.task].data_settings(config, (train, val, test))
+    if settings:  # what the data decided (own data's sizes): in the effective config only
+        config = TrainConfig.from_dict({**config.to_dict(), **settings})
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt") \
         if mode in ("resume", "extend") else None
 
@@ -394,6 +401,8 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
     task = build_task(config, train).to(device)  # a wrong model option fails here, unwritten
     if ranks.main and mode != "resume":
         write_run_config(run_dir, TrainConfig.from_dict(extra["config"]))
+        for name, text in TASKS[config.task].run_files(config).items():
+            _write_text(run_dir / name, text)
     ranks.barrier()
     if config.cuda_graphs:  # the whole task: a parameter shared across the graph's border
         use_cuda_graphs(task)  # (the sensing matrix A) would break the backward's capture

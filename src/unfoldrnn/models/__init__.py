@@ -2,12 +2,14 @@
 
 from .convrnn import ConvRNN
 from .mgu import MGU
+from .pretrained import PRETRAINED, pretrained
 from .registry import MODEL_NAMES, MODELS, UNFOLDING_MODELS, build
 from .stacked import GRU, LSTM, ElmanRNN, FastGRNN, FastRNN, IndRNN, SpectralRNN
 from .unfolding import L1L1RNN, ReweightedRNN, SistaRNN, algorithm1
 
 __all__ = [
-    "build", "MODELS", "MODEL_NAMES", "UNFOLDING_MODELS", "algorithm1",
+    "build", "MODELS", "MODEL_NAMES", "UNFOLDING_MODELS", "algorithm1", "PRETRAINED",
+    "pretrained",
     "ReweightedRNN", "L1L1RNN", "SistaRNN",
     "ElmanRNN", "LSTM", "GRU", "MGU", "IndRNN", "FastRNN", "FastGRNN", "SpectralRNN", "ConvRNN",
 ]

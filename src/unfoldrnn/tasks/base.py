@@ -30,6 +30,18 @@ class Task(nn.Module):
         raise NotImplementedError
 
     @classmethod
+    def data_settings(cls, config, splits) -> dict:
+        """Config keys that the data decides (your own data's sizes, classes, split), written
+        into the run's effective config so that its checkpoint rebuilds without the data."""
+        return {}
+
+    @classmethod
+    def run_files(cls, config) -> dict[str, str]:
+        """Text files the run folder keeps beside its checkpoints (name -> content), for
+        using the trained model without the data (a language model's vocabulary)."""
+        return {}
+
+    @classmethod
     def from_config(cls, config, train=None, seed: int | None = None, **model_kw) -> Task:
         """The task of ``config``; ``train`` provides data statistics (None when a checkpoint
         will overwrite them)."""

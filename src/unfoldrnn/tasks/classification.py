@@ -6,16 +6,25 @@ feed a registered model; the scores are y = Y h_T^(d), a linear head without bia
 layer's last state; loss: cross-entropy; metric: accuracy. Unfolding models take paper 000's
 setting: A = I fixed (n = n0), D random-uniform, Z_l = P = I, g_l = 1 and
 (c, lambda1, lambda2) = (1.0, 0.003, 0.02); SpectralRNN takes its reference code's truncated
-reflectors (k = h / 4).
+reflectors (k = h / 4). Your own sequences (``.npz`` arrays, with ``lengths`` for shorter
+ones, or a folder of ``class_name/*.wav``; ``data.own``) run through the same task.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data import CLASS_SETS, SpeechCommands
+from ..data import CLASS_SETS, DataError, SpeechCommands
+from ..data.own import (
+    LabelledSequences,
+    classification_source,
+    load_audio_folder,
+    load_classification_arrays,
+)
 from ..models import UNFOLDING_MODELS, build
 from .base import Task, shuffled
 
@@ -43,8 +52,11 @@ class ClassificationTask(Task):
         self.register_buffer("mean", torch.zeros(input_size))
         self.register_buffer("std", torch.ones(input_size))
 
-    def set_normalization(self, features: Tensor) -> None:
-        """Per-feature mean and standard deviation over every clip and frame of [N, T, n]."""
+    def set_normalization(self, features: Tensor, lengths: Tensor | None = None) -> None:
+        """Per-feature mean and standard deviation over every clip and (valid) frame of
+        [N, T, n]."""
+        if lengths is not None:
+            features = features[torch.arange(features.shape[1]) < lengths[:, None]]
         flat = features.reshape(-1, features.shape[-1]).double()
         self.mean.copy_(flat.mean(0))
         self.std.copy_(flat.std(0).clamp(min=1e-6))
@@ -52,45 +64,71 @@ class ClassificationTask(Task):
     def normalize(self, features: Tensor) -> Tensor:
         return (features.to(self.mean.device) - self.mean) / self.std
 
-    def forward(self, features: Tensor) -> Tensor:
-        """Raw features [B, T, n] -> class scores [B, num_classes]."""
+    def forward(self, features: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Raw features [B, T, n] -> class scores [B, num_classes], read at each sequence's
+        last valid step (``lengths`` [B]; default T): the models are causal, so this equals
+        running each sequence alone."""
         codes = self.model(self.normalize(features))[0]
-        return self.head(codes[:, -1])
+        if lengths is None:
+            return self.head(codes[:, -1])
+        return self.head(codes[torch.arange(len(codes)), lengths.to(codes.device) - 1])
 
     # ------------------------------------------------------------ the loop's interface
 
     @classmethod
     def load_data(cls, config, progress: bool = True):
-        """(features [N, 99, n], labels [N]) of the train, valid and test splits."""
-        return tuple((d.features, d.labels) for d in (
-            SpeechCommands(config.data, split, config.classes, config.num_filters, progress)
-            for split in ("train", "valid", "test")))
+        """(features [N, T, n], labels [N][, lengths [N]]) of the train, valid and test
+        splits: Speech Commands' log Mel features, or your own data (``data.own``)."""
+        if classification_source(config.data) == "speech":
+            return tuple((d.features, d.labels) for d in (
+                SpeechCommands(config.data, split, config.classes, config.num_filters,
+                               progress) for split in ("train", "valid", "test")))
+        own = _own_data(config.data, config.data_seed, config.num_filters or 32, progress)
+        settings = {"num_filters": own.input_size, "num_classes": len(own.class_names),
+                    "class_names": own.class_names}
+        for key, value in settings.items():
+            if getattr(config, key) not in (None, value):
+                raise DataError(f"{key} is {getattr(config, key)!r} in the config, but "
+                                f"{config.data} gives {value!r}")
+        return own.splits
+
+    @classmethod
+    def data_settings(cls, config, splits) -> dict:
+        """Feature size, class count and names of your own data, for the run's config."""
+        if classification_source(config.data) == "speech":
+            return {}
+        own = _own_data(config.data, config.data_seed, config.num_filters or 32, False)
+        return {"num_filters": own.input_size, "num_classes": len(own.class_names),
+                "class_names": own.class_names}
 
     @classmethod
     def from_config(cls, config, train=None, seed: int | None = None, **model_kw):
-        task = cls(config.model, config.num_filters, len(CLASS_SETS[config.classes]),
-                   config.hidden_size, config.num_layers,
+        names = class_names(config)
+        input_size = config.num_filters or (train[0].shape[-1] if train is not None else 32)
+        hidden = input_size if config.model == "convrnn" else config.hidden_size
+        task = cls(config.model, input_size, len(names), hidden, config.num_layers,
                    seed=config.seed if seed is None else seed, **model_kw)
+        task.class_names = names
         if train is not None:
-            task.set_normalization(train[0])
+            task.set_normalization(train[0], train[2] if len(train) > 2 else None)
         return task
 
     def batches(self, split, batch_size: int, generator=None):
-        features, labels = split
-        for idx in shuffled(len(labels), batch_size, generator):
-            yield features[idx], labels[idx]
+        """(features, labels[, lengths]) minibatches."""
+        for idx in shuffled(len(split[1]), batch_size, generator):
+            yield tuple(part[idx] for part in split)
 
     def with_input_noise(self, batch, sigma: float, generator: torch.Generator):
         """The batch with Gaussian noise of standard deviation ``sigma`` added to the
         normalised features (paper 003 Sec. 3.3), drawn from ``generator``."""
-        features, labels = batch
+        features, *rest = batch
         eps = torch.randn(features.shape, generator=generator, dtype=features.dtype)
-        return features + sigma * eps * self.std.cpu().to(features.dtype), labels
+        return (features + sigma * eps * self.std.cpu().to(features.dtype), *rest)
 
     def training_loss(self, batch):
-        features, labels = batch
+        features, labels, *lengths = batch
         labels = labels.to(self.device)
-        scores = self(features.to(self.device))
+        scores = self(features.to(self.device), *lengths)
         accuracy = (scores.argmax(1) == labels).float().mean().item()
         return F.cross_entropy(scores, labels), {"accuracy": accuracy}, len(labels)
 
@@ -102,16 +140,17 @@ class ClassificationTask(Task):
     def predict(self, split, batch_size: int = 512) -> Tensor:
         """Predicted class of every clip of a split."""
         self.eval()
-        return torch.cat([self(x).argmax(1).cpu() for x, _ in self.batches(split, batch_size)])
+        return torch.cat([self(x, *rest[1:]).argmax(1).cpu()
+                          for x, *rest in self.batches(split, batch_size)])
 
     @torch.no_grad()
     def evaluate(self, split, batch_size: int = 512) -> dict[str, float]:
         """Mean cross-entropy and accuracy over a split."""
         self.eval()
         loss, correct, n = 0.0, 0, 0
-        for features, labels in self.batches(split, batch_size):
+        for features, labels, *lengths in self.batches(split, batch_size):
             labels = labels.to(self.device)
-            scores = self(features)
+            scores = self(features, *lengths)
             loss += float(F.cross_entropy(scores, labels, reduction="sum"))
             correct += int((scores.argmax(1) == labels).sum())
             n += len(labels)
@@ -123,6 +162,23 @@ class ClassificationTask(Task):
     @staticmethod
     def describe(scores: dict[str, float]) -> str:
         return f"accuracy {100 * scores['accuracy']:.2f}%"
+
+
+@functools.lru_cache(maxsize=2)
+def _own_data(data: str, seed: int, num_filters: int, progress: bool) -> LabelledSequences:
+    if classification_source(data) == "arrays":
+        return load_classification_arrays(data, seed)
+    return load_audio_folder(data, num_filters, seed, progress)
+
+
+def class_names(config) -> list[str]:
+    """The class names of a classification config: its own data's (``class_names``, filled
+    in from the data when a run starts), or the Speech Commands class set's."""
+    if config.class_names is not None:
+        return list(config.class_names)
+    if classification_source(config.data) == "speech":
+        return list(CLASS_SETS[config.classes])
+    return _own_data(config.data, config.data_seed, config.num_filters or 32, False).class_names
 
 
 def confusion_matrix(predicted: Tensor, labels: Tensor, num_classes: int) -> Tensor:

@@ -137,13 +137,30 @@ class LanguageModelTask(Task):
                 cut(corpus.test, config.max_eval_tokens))
 
     @classmethod
+    def data_settings(cls, config, splits) -> dict:
+        """The vocabulary's size, for the run's config (the words: ``run_files``)."""
+        return {"vocab_size": len(load_corpus(config.data).vocab)}
+
+    @classmethod
+    def run_files(cls, config) -> dict[str, str]:
+        """vocabulary.txt: the words by id, one per line (``predict`` reads it)."""
+        return {"vocabulary.txt": "\n".join(load_corpus(config.data).vocab.words) + "\n"}
+
+    @classmethod
     def from_config(cls, config, train=None, seed: int | None = None, **model_kw):
-        corpus = load_corpus(config.data)  # cached: cheap
-        codes = None
-        if config.input_encoding == "binary":
-            codes = binary_codes(corpus.train, len(corpus.vocab), config.embedding_size,
-                                 corpus.vocab.ids.get("<unk>"))
-        return cls(config.model, len(corpus.vocab), config.embedding_size, config.hidden_size,
+        """The task of ``config``; without the corpus when its vocab_size is known and a
+        checkpoint will provide the weights (``train`` None)."""
+        if train is None and config.vocab_size is not None:
+            vocab_size, codes = config.vocab_size, None
+            if config.input_encoding == "binary":  # the checkpoint holds the codes
+                codes = torch.zeros(vocab_size, config.embedding_size)
+        else:
+            corpus = load_corpus(config.data)  # cached: cheap
+            vocab_size, codes = len(corpus.vocab), None
+            if config.input_encoding == "binary":
+                codes = binary_codes(corpus.train, len(corpus.vocab), config.embedding_size,
+                                     corpus.vocab.ids.get("<unk>"))
+        return cls(config.model, vocab_size, config.embedding_size, config.hidden_size,
                    config.num_layers, config.bptt, config.adaptive_softmax,
                    seed=config.seed if seed is None else seed, binary_codes=codes,
                    carry_state=config.carry_state, **model_kw)

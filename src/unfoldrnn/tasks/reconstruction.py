@@ -15,7 +15,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from ..config import own_data
 from ..data import DataError, load_mnist, load_official, moving_mnist
+from ..data.own import default_split, load_matrix, load_sequences
 from ..dictionaries import dct_dictionary
 from ..metrics import psnr
 from ..models import UNFOLDING_MODELS, build
@@ -43,18 +45,36 @@ def _frames(source: str, num_sequences: int, seed: int, frame_size: int) -> Tens
     return moving_mnist(num_sequences, seed=seed, digits=digits, frame_size=frame_size)
 
 
+def frame_shape(config) -> int | None:
+    """The side of a config's square frames (your own signals: None unless n0 is square)."""
+    if config.signal_size is None:
+        return config.frame_size
+    side = math.isqrt(config.signal_size)
+    return side if side * side == config.signal_size else None
+
+
 class ReconstructionTask(Task):
     """Sensing matrix A, a registered model, and the decoder, end to end."""
 
     name = "reconstruction"
 
     def __init__(self, model: str, signal_size: int = 256, rate: float = 0.2,
-                 hidden_size: int = 1024, num_layers: int = 3, seed: int = 0, **model_kw):
+                 hidden_size: int = 1024, num_layers: int = 3, seed: int = 0,
+                 measurement: Tensor | None = None, **model_kw):
         super().__init__()
-        n0, n = signal_size, measurements(rate, signal_size)
-        self.model_name, self.rate, self.signal_size = model, rate, n0
+        n0 = signal_size
+        self.model_name, self.signal_size = model, n0
         gen = torch.Generator().manual_seed(seed)
-        self.A = nn.Parameter(torch.randn(n, n0, generator=gen) / math.sqrt(n))
+        if measurement is None:  # Gaussian, trained with the model (paper 001 Sec. 4)
+            n = measurements(rate, signal_size)
+            self.A = nn.Parameter(torch.randn(n, n0, generator=gen) / math.sqrt(n))
+        else:  # a user's own sensing matrix: the physical sensor, kept fixed
+            if measurement.dim() != 2 or measurement.shape[1] != n0:
+                raise ValueError(f"measurement must be [n, {n0}], got "
+                                 f"{tuple(measurement.shape)}")
+            n = measurement.shape[0]
+            self.register_buffer("A", measurement.float().clone())
+        self.rate = n / n0
         torch.manual_seed(seed)
         if model in UNFOLDING_MODELS:
             D = nn.Parameter(dct_dictionary(n0, hidden_size))
@@ -64,7 +84,7 @@ class ReconstructionTask(Task):
             lipschitz = float(torch.linalg.matrix_norm((self.A @ D).detach(), 2)) ** 2
             model_kw.setdefault(step, lipschitz)
             self.model = build(model, n, hidden_size, num_layers, signal_size=n0, A=self.A, D=D,
-                               **model_kw)
+                               train_A=measurement is None, **model_kw)
             self.decoder = None
         else:
             self.model = build(model, n, hidden_size, num_layers, **model_kw)
@@ -100,7 +120,18 @@ class ReconstructionTask(Task):
 
     @classmethod
     def load_data(cls, config, progress: bool = True) -> tuple[Tensor, Tensor, Tensor]:
-        """Train / validation / test frames [N, T, n0] of the configured source."""
+        """Train / validation / test frames [N, T, n0] of the configured source (your own
+        sequences: 80 / 10 / 10 of the file's, in order, unless ``split`` says otherwise)."""
+        if own_data(config):
+            flat = load_sequences(config.data)
+            a, b, c = config.split or default_split(len(flat))
+            if config.signal_size not in (None, flat.shape[-1]):
+                raise DataError(f"signal_size is {config.signal_size} in the config, but "
+                                f"{config.data} holds signals of {flat.shape[-1]}")
+            if a + b + c > len(flat) or min(a, b, c) <= 0:
+                raise DataError(f"split {[a, b, c]} does not fit the {len(flat)} sequences of "
+                                f"{config.data}")
+            return flat[:a], flat[a:a + b], flat[a + b:a + b + c]
         frames = _frames(config.data, config.num_sequences, config.data_seed,
                          config.frame_size)
         if frames.shape[0] < sum(config.split):
@@ -111,9 +142,19 @@ class ReconstructionTask(Task):
         return flat[:a], flat[a:a + b], flat[a + b:a + b + c]
 
     @classmethod
+    def data_settings(cls, config, splits) -> dict:
+        """The signal size n0 and split of your own sequences, for the run's config."""
+        if not own_data(config):
+            return {}
+        return {"signal_size": int(splits[0].shape[-1]), "split": [len(s) for s in splits]}
+
+    @classmethod
     def from_config(cls, config, train=None, seed: int | None = None, **model_kw):
-        return cls(config.model, config.frame_size ** 2, config.rate, config.hidden_size,
-                   config.num_layers, seed=config.seed if seed is None else seed, **model_kw)
+        n0 = config.signal_size or (train.shape[-1] if train is not None and own_data(config)
+                                    else config.frame_size ** 2)
+        A = load_matrix(config.measurement, n0) if config.measurement else None
+        return cls(config.model, n0, config.rate, config.hidden_size, config.num_layers,
+                   seed=config.seed if seed is None else seed, measurement=A, **model_kw)
 
     def batches(self, split: Tensor, batch_size: int, generator=None):
         for idx in shuffled(len(split), batch_size, generator):
@@ -142,7 +183,8 @@ class ReconstructionTask(Task):
         from .. import plots
 
         self.eval()
-        side = int(round(self.signal_size ** 0.5))
+        side = math.isqrt(self.signal_size)
+        side = side if side * side == self.signal_size else None
         grid = plots.reconstructions(split[0], {self.model_name: self(split[:1].to(
             self.device))[0].cpu()}, folder / "reconstructions.png", side)
         return [grid, *super().figures(split, folder)]

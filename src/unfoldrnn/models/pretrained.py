@@ -1,0 +1,39 @@
+"""Trained models shipped inside the package (each a run folder well under 1 MB: config,
+metrics, bound report and one weights-only checkpoint), made by ``tools/ship_model.py``.
+
+``pretrained(name)`` returns the trained task (model, head, feature normalisation and class
+names) in eval mode; ``unfoldrnn predict NAME INPUT...`` uses it from the command line.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+PRETRAINED = {
+    "demo-reweighted": "the demo's reweighted-RNN: compressive video reconstruction of "
+                       "16x16 Moving MNIST at CS rate 0.2 (h = 256, d = 3)",
+    "speech-certified": "the certified speech classifier: reweighted-RNN, d = 1, Google-12, "
+                        "trained with the bound's norms as regulariser "
+                        "(configs/certified_speech.toml, seed 0)",
+    "speech-gru": "its GRU counterpart: GRU, d = 1, h = 100, Google-12, 20 epochs "
+                  "(results/certificates, seed 0)",
+}
+
+
+def folder_of(name: str) -> Path:
+    """The run folder of a shipped model."""
+    if name not in PRETRAINED:
+        raise ValueError(f"unknown pretrained model {name!r}; choose one of: "
+                         f"{', '.join(PRETRAINED)}")
+    return Path(str(resources.files("unfoldrnn") / "pretrained" / name))
+
+
+def pretrained(name: str):
+    """The shipped model ``name`` (one of ``PRETRAINED``) as its trained task, in eval
+    mode; ``.config`` is its run's config and ``.metrics`` its recorded metrics."""
+    from ..train import load_run
+
+    config, task, metrics = load_run(folder_of(name), "best")
+    task.config, task.metrics = config, metrics
+    return task.eval()
