@@ -1,9 +1,11 @@
 """Copy a finished run into the package as a shipped model (``unfoldrnn.models.pretrained``).
 
     python tools/ship_model.py RUN_DIR NAME [--checkpoint best|last] [--report FILE.json]
+                                            [--half]
 
 Keeps config.json, metrics.json and one checkpoint with the weights only (no optimizer state),
-saved as checkpoints/best.pt; the report (a bound or certificate JSON) is copied as
+saved as checkpoints/best.pt (``--half``: its floating-point tensors stored as float16, half
+the size; they load into the float32 model); the report (a bound or certificate JSON) is copied as
 report.json. The shipped weights are evaluated on the run's test split once more and the
 result recorded as metrics.json's "shipped_test" (what the package's test reproduces). The
 folder lands in src/unfoldrnn/pretrained/NAME.
@@ -25,6 +27,7 @@ def main() -> None:
     p.add_argument("name")
     p.add_argument("--checkpoint", default="best", choices=("best", "last"))
     p.add_argument("--report", type=Path, help="a JSON report to ship beside the weights")
+    p.add_argument("--half", action="store_true", help="store the weights as float16")
     args = p.parse_args()
     out = REPO / "src" / "unfoldrnn" / "pretrained" / args.name
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -32,6 +35,9 @@ def main() -> None:
                        map_location="cpu", weights_only=False)
     slim = {k: state[k] for k in ("version", "epoch", "task", "extra")}
     slim["history"] = []
+    if args.half:
+        slim["task"] = {k: v.half() if v.is_floating_point() else v
+                        for k, v in slim["task"].items()}
     torch.save(slim, out / "checkpoints" / "best.pt")
     metrics = json.loads((args.run_dir / "metrics.json").read_text())
     metrics["shipped_checkpoint"] = args.checkpoint

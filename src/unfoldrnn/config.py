@@ -14,7 +14,7 @@ import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from .models import MODEL_NAMES
+from .models import MODELS
 
 
 class ConfigError(ValueError):
@@ -131,9 +131,9 @@ class TrainConfig:
         _check_types(self)
         if self.task not in TASKS:
             raise ConfigError(f"unknown task {self.task!r}; choose one of: {', '.join(TASKS)}")
-        if self.model not in MODEL_NAMES:
+        if self.model not in MODELS:
             raise ConfigError(f"unknown model {self.model!r}; choose one of: "
-                              f"{', '.join(MODEL_NAMES)}")
+                              f"{', '.join(MODELS)}")
         for task, keys in TASK_KEYS.items():
             for key in keys:
                 if task != self.task and getattr(self, key) is not None:

@@ -70,7 +70,7 @@ class Run:
 
     @property
     def name(self) -> str:
-        """Its folder: ``<model>-<value>``, with ``-seed<k>`` for every seed but 0."""
+        """The run's folder, ``<model>-<value>``, with ``-seed<k>`` for every seed but 0."""
         return f"{self.model}-{self.value}" + (f"-seed{self.seed}" if self.seed else "")
 
 

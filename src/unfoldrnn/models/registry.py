@@ -1,4 +1,5 @@
-"""Model names for configs and the CLI: ``build(name, input_size, hidden_size, num_layers)``."""
+"""Model names for configs and the CLI: ``build(name, input_size, hidden_size, num_layers)``,
+and ``register_model`` for a model of your own."""
 
 from __future__ import annotations
 
@@ -35,3 +36,19 @@ def build(name: str, input_size: int, hidden_size: int, num_layers: int = 1, **k
         raise ValueError(
             f"unknown model {name!r}; choose one of: {', '.join(MODEL_NAMES)}") from None
     return cls(input_size, hidden_size, num_layers, **kw)
+
+
+def register_model(name: str, cls: type[nn.Module]) -> None:
+    """Make ``cls`` trainable as ``TrainConfig(model=name)`` on every task.
+
+    ``cls(input_size, hidden_size, num_layers, **model_options)`` must map x [B, T,
+    input_size] -> (codes [B, T, hidden_size], h_last), with ``forward(x, h0=None)``, as every
+    registered model does (torch.nn.RNN's ``batch_first`` convention). Registering an existing
+    name is refused: the papers' models keep their names."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"a model name must be an identifier, got {name!r}")
+    if name in MODELS:
+        raise ValueError(f"a model named {name!r} is registered already")
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise ValueError(f"{cls!r} is not an nn.Module class")
+    MODELS[name] = cls
