@@ -119,3 +119,29 @@ def test_a_sampled_trial_is_the_base_config_with_its_values():
     assert config.model_options == {"signal_size": 256, "c": 1.5}  # merged, not replaced
     assert config.lr == 2e-3 and config.lambda1 == 0.01 and math.isclose(config.clip, 1.0)
     assert "alpha" in str(tune.default_space(TrainConfig(model="sista")))
+
+
+def test_reproduce_tuned_takes_each_models_best_trial_and_set_wins(tmp_path):
+    import json
+
+    from unfoldrnn.cli import _reproduce_overrides, make_parser
+    from unfoldrnn.experiments import resolve
+    from unfoldrnn.experiments.sweep import table_configs
+
+    for model, params in (("gru", {"lr": 0.002, "clip": 0.5}),
+                          ("sista", {"lr": 0.004, "model_options.alpha": 2.0})):
+        (tmp_path / model).mkdir()
+        (tmp_path / model / "summary.json").write_text(json.dumps({"best_params": params}))
+    args = make_parser().parse_args(["reproduce", "paper000-table1", "--data", "x",
+                                     "--models", "gru", "sista", "--tuned", str(tmp_path),
+                                     "--set", "sista:lr=0.001", "--set", "epochs=2"])
+    overrides, _ = _reproduce_overrides(args)
+    runs = table_configs(resolve("paper000-table1"), "cpu", ["gru", "sista"], "x", overrides,
+                         [1])
+    by = {r.model: r.config for r in runs}
+    assert (by["gru"].lr, by["gru"].clip, by["gru"].epochs) == (0.002, 0.5, 2)
+    assert (by["sista"].lr, by["sista"].model_options, by["sista"].clip) == (0.001, {"alpha": 2.0},
+                                                                            0.25)
+    args.models = ["gru", "lstm"]
+    with pytest.raises(ConfigError, match="no search for lstm"):
+        _reproduce_overrides(args)

@@ -53,16 +53,20 @@ TRAIN_FLAGS = {
 }
 
 
-def _set_values(args) -> dict:
+def _set_values(args, per_model: bool = False) -> dict:
     """--set KEY=VALUE items (a value is JSON when it parses: numbers, lists, booleans; else
-    the string) and --tensorboard, as config keys."""
+    the string) and --tensorboard, as config keys; ``per_model`` also takes MODEL:KEY=VALUE
+    (reproduce: that model's runs only)."""
     known = {f.name for f in fields(TrainConfig)}
     values = {"tensorboard": True} if args.tensorboard else {}
     for item in args.set or []:
         if "=" not in item:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         key, text = item.split("=", 1)
-        if key not in known:
+        model, colon, name = key.rpartition(":")
+        if colon and per_model and model not in MODEL_NAMES:
+            raise ConfigError(f"--set {key}: unknown model {model!r}")
+        if (name if colon and per_model else key) not in known:
             raise ConfigError(f"unknown config key {key!r}; valid keys: "
                               f"{', '.join(sorted(known))}")
         values[key] = _json_or_text(text)
@@ -304,6 +308,7 @@ def cmd_reproduce(args) -> int:
                                       ("--workers", args.workers and
                                        args.table != "certificates"), ("--seeds", args.seeds),
                                       ("--values", args.values), ("--models", args.models),
+                                      ("--tuned", args.tuned),
                                       ("--set", args.set)) if on]
         if used:
             raise ConfigError(f"{args.table} runs its own fixed set of runs in one process "
@@ -350,7 +355,14 @@ def _json_or_text(text: str):
 def _reproduce_overrides(args) -> tuple[dict | None, list | None]:
     """(--set and --tensorboard as config keys, the --values of the swept key)."""
     values = [_json_or_text(v) for v in args.values] if args.values else None
-    return _set_values(args) or None, values
+    overrides = _set_values(args, per_model=True)
+    if args.tuned:
+        from .experiments import resolve
+        from .tune import tuned_overrides
+
+        tuned = tuned_overrides(args.tuned, args.models or resolve(args.table).models)
+        overrides = {**tuned, **overrides}  # --set wins over the searches
+    return overrides or None, values
 
 
 def _reproduce_study(args, started: float) -> int:
@@ -375,6 +387,7 @@ def _reproduce_study(args, started: float) -> int:
             argv += ["--values", *args.values] if args.values else []
             for item in args.set or []:
                 argv += ["--set", item]
+            argv += ["--tuned", args.tuned] if args.tuned else []
             reused = study.prepare(args.table, args.scale, storage, out=args.out, **common)
             code = study.run_workers(argv, args.workers)
             if code:
@@ -772,6 +785,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", help="run the table as an Optuna study in this storage "
                    "(sqlite:///path.db, postgresql://user@host/db: run the same command on "
                    "many machines); default with --workers: OUT/<table>/study.db")
+    p.add_argument("--tuned", metavar="DIR",
+                   help="each model's tuned settings: the best trial of DIR/<model>/"
+                   "summary.json (unfoldrnn tune --out DIR/<model>); --set MODEL:KEY=VALUE "
+                   "sets one model's key by hand")
     p.add_argument("--workers", type=int, help="start this many local worker processes on "
                    "the study; each run is trained by exactly one of them")
     p.add_argument("--collect", action="store_true",
@@ -779,7 +796,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--values", nargs="+", metavar="VALUE",
                    help="only these values of the swept key (default: the table's)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="a config key set in every run, e.g. --set epochs=3 (repeatable)")
+                   help="a config key set in every run, e.g. --set epochs=3, or in one "
+                   "model's runs, --set gru:lr=0.003 (repeatable)")
     p.add_argument("--seeds", type=int, metavar="N",
                    help="train every cell with N seeds (the config's seed, default 0, and "
                    "the N - 1 after it; each seed a run folder of its own) and print mean "

@@ -239,3 +239,30 @@ def run(base: TrainConfig, space: dict, out: str | Path, trials: int, storage: s
     else:
         work(base, space, out, trials, storage, sampler, progress)
     return summarize(base, storage, out, command, time.perf_counter() - started)
+
+
+def tuned_overrides(folder: str | Path, models) -> dict:
+    """Per-model config keys ``"<model>:<key>"`` from the searches in ``folder``
+    (``<folder>/<model>/summary.json``, as ``unfoldrnn tune --out <folder>/<model>`` writes
+    them): each model's best trial's values, for ``reproduce --tuned``."""
+    folder = Path(folder)
+    missing = [m for m in models if not (folder / m / "summary.json").exists()]
+    if missing:
+        raise ConfigError(f"--tuned {folder}: no search for {', '.join(missing)} (expected "
+                          f"{folder}/<model>/summary.json; run unfoldrnn tune --out "
+                          f"{folder}/<model>, or restrict --models)")
+    out = {}
+    for model in models:
+        try:
+            params = json.loads((folder / model / "summary.json").read_text())["best_params"]
+        except (ValueError, KeyError) as err:
+            raise ConfigError(f"{folder / model / 'summary.json'} is corrupt: {err}") from None
+        options = {}
+        for key, value in params.items():
+            if key.startswith("model_options."):
+                options[key.split(".", 1)[1]] = value
+            else:
+                out[f"{model}:{key}"] = value
+        if options:
+            out[f"{model}:model_options"] = options
+    return out

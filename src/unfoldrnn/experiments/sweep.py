@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import TrainConfig
+from ..models import MODELS
 from ..train import RunError, finished_metrics, resolved_data, reusable_metrics, train_run
 from .paper import ALIASES, LABELS, TABLES, Table
 
@@ -77,13 +78,17 @@ class Run:
 def table_configs(table: Table, scale: str, models=None, data: str | None = None,
                   overrides: dict | None = None, values=None, seeds: int = 1) -> list[Run]:
     """Every run of ``table`` at ``scale``; ``values`` restricts the swept values,
-    ``overrides`` sets config keys in every run, and each cell is trained with ``seeds``
-    seeds (the config's seed, default 0, and the ones after it)."""
+    ``overrides`` sets config keys in every run (``"<model>:<key>"``: in that model's runs
+    only, e.g. a tuned learning rate), and each cell is trained with ``seeds`` seeds (the
+    config's seed, default 0, and the ones after it)."""
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     if seeds < 1:
         raise ValueError(f"--seeds must be a positive integer, got {seeds}")
     first = int((overrides or {}).get("seed", 0))
+    unknown = {k.partition(":")[0] for k in overrides or {} if ":" in k} - set(MODELS)
+    if unknown:
+        raise ValueError(f"per-model key(s) for unknown model(s) {', '.join(sorted(unknown))}")
     runs = []
     for value in values or sweep_values(table, scale):
         for model in models or table.models:
@@ -91,7 +96,10 @@ def table_configs(table: Table, scale: str, models=None, data: str | None = None
                         "model": model, table.key: value}
             if data is not None:
                 settings["data"] = resolved_data(data)
-            settings.update(overrides or {})
+            for key, value in (overrides or {}).items():
+                owner, _, name = key.rpartition(":")
+                if owner in ("", model):
+                    settings[name] = value
             if model == "lstm" and table.task == "reconstruction" and table.key != "num_layers":
                 settings["num_layers"] = 2  # paper 001: the 2-layer LSTM is its default
             for seed in range(first, first + seeds):
