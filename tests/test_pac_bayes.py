@@ -122,8 +122,9 @@ def test_the_prior_never_sees_the_bound_samples(tmp_path, monkeypatch):
         return original(task, prior, *args)
 
     monkeypatch.setattr(pb, "train_prior", spy)
-    config = TrainConfig(task="classification", data=str(tmp_path), model="gru",
-                         hidden_size=8, num_layers=1, epochs=1, num_filters=4)
+    config = TrainConfig(task="classification", data=str(tmp_path / "x.npz"), model="gru",
+                         hidden_size=8, num_layers=1, epochs=1, num_filters=4,
+                         class_names=["a", "b", "c"])
     report = pb.pac_bayes_certificate(config, posterior_epochs=1, samples=3,
                                       log=lambda *_: None)
     prior, bound = set(report["prior_indices"]), set(report["bound_indices"])

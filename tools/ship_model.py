@@ -5,10 +5,10 @@
 
 Keeps config.json, metrics.json and one checkpoint with the weights only (no optimizer state),
 saved as checkpoints/best.pt (``--half``: its floating-point tensors stored as float16, half
-the size; they load into the float32 model); the report (a bound or certificate JSON) is copied as
-report.json. The shipped weights are evaluated on the run's test split once more and the
-result recorded as metrics.json's "shipped_test" (what the package's test reproduces). The
-folder lands in src/unfoldrnn/pretrained/NAME.
+the size; they load into the float32 model); the report (a bound or certificate JSON) is
+copied beside them under its own name. The shipped weights are evaluated on the run's test
+split once more and the result recorded as metrics.json's "shipped_test" (what the
+package's test reproduces). The folder lands in src/unfoldrnn/pretrained/NAME.
 """
 
 import argparse
@@ -44,7 +44,7 @@ def main() -> None:
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     shutil.copy(args.run_dir / "config.json", out / "config.json")
     if args.report:
-        shutil.copy(args.report, out / "report.json")
+        shutil.copy(args.report, out / args.report.name)
     from unfoldrnn.train import build_data, load_run
 
     config, task, _ = load_run(out, "best")

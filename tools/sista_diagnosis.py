@@ -2,7 +2,8 @@
 
     python tools/sista_diagnosis.py DATA_DIR OUT_DIR [--epochs 5]
 
-For Sista-RNN (and reweighted-RNN beside it) at paper 000's classification setting
+For Sista-RNN (reweighted-RNN, the vanilla RNN and GRU beside it) at paper 000's classification
+setting
 (A = I, random-uniform D, alpha = c = 1, lambda1 = 0.003, lambda2 = 0.02, d = 3, h = 100):
 
 1. memory: ||W_1||_2 and the gradient of h_T with respect to the frame k steps before the
@@ -29,7 +30,8 @@ from unfoldrnn.train import build_data, build_task
 
 def memory(task) -> dict:
     model = task.model
-    W1 = model.effective_weights()["W"][0].detach()
+    W1 = model.effective_weights()["W"][0].detach() if hasattr(model, "effective_weights") \
+        else next(w for n, w in model.named_parameters() if "weight_hh" in n).detach()
     x = torch.randn(16, 99, model.input_size, generator=torch.Generator().manual_seed(0),
                     requires_grad=True)
     model(x)[0][:, -1].sum().backward()
@@ -74,7 +76,7 @@ def main() -> None:
     base = {"task": "classification", "data": args.data, "num_layers": 3, "lr": 3e-3}
     report = {"memory": {}, "runs": []}
     data = build_data(TrainConfig.from_dict({**base, "model": "sista"}), progress=False)
-    for model in ("sista", "reweighted"):
+    for model in ("sista", "reweighted", "rnn", "gru"):
         report["memory"][model] = memory(build_task(TrainConfig.from_dict(
             {**base, "model": model}), data[0]))
         print(model, report["memory"][model])
@@ -85,7 +87,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "diagnosis.json").write_text(json.dumps(report, indent=1))
     lines = ["# Sista-RNN on Google-12 (d = 3): memory and read-out", "",
-             "| model | norm 2 of W_1 | gradient of h_T wrt frame T-k, k = 0, 1, 2, 5, 10, 30 |",
+             "| model | norm 2 of W_1 (RNN, GRU: W_hh of layer 1) | gradient of h_T wrt frame "
+             "T-k, k = 0, 1, 2, 5, 10, 30 |",
              "|---|---|---|"]
     for model, m in report["memory"].items():
         grads = ", ".join(f"{g:.2g}" for g in m["grad_h_T_wrt_frame_T_minus_k"].values())

@@ -322,10 +322,12 @@ def certificates(summary: dict, path: Path) -> Path:
         stats = [summary[m][key] for m in models]
         axes[0].bar([i + (k - 1) * width for i in range(len(models))], [s[0] for s in stats],
                     width, yerr=[s[1] for s in stats], capsize=3, label=label, color=f"C{k}")
-    axes[0].axhline(11 / 12, ls="--", color="gray", lw=1, label="chance (12 classes)")
-    axes[0].set(xticks=range(len(models)), xticklabels=models, ylim=(0, 1),
+    chance = summary[models[0]].get("chance_error")
+    if chance is not None:
+        axes[0].axhline(chance, ls="--", color="gray", lw=1, label="chance")
+    axes[0].set(xticks=range(len(models)), xticklabels=models, ylim=(0, 1.15),
                 ylabel="0-1 error", title="test error and its certificate")
-    axes[0].legend(fontsize=7, loc="upper left")
+    axes[0].legend(fontsize=7, loc="upper left", ncol=2)
     ramp = [m for m in models if summary[m]["eq18_paper"] is not None]
     for k, (key, label) in enumerate((("eq18_paper", "paper's reading"),
                                       ("eq18_strict", "strict"))):
@@ -333,6 +335,8 @@ def certificates(summary: dict, path: Path) -> Path:
         axes[1].bar([i + (k - 0.5) * 0.4 for i in range(len(ramp))], [s[0] for s in stats],
                     0.4, yerr=[s[1] for s in stats], capsize=3, label=label, color=f"C{k + 3}")
     axes[1].axhline(1.0, ls="--", color="gray", lw=1, label="vacuous above 1")
+    if ramp and max(summary[m]["eq18_strict"][0] for m in ramp) > 10:
+        axes[1].set_yscale("log")
     axes[1].set(xticks=range(len(ramp)), xticklabels=ramp, ylabel="bound on the test ramp loss",
                 title="Rademacher route (eq. 18)")
     axes[1].legend(fontsize=7, loc="lower right")

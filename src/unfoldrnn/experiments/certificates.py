@@ -133,7 +133,7 @@ def summarize(rows: list[dict]) -> dict:
         group = [r for r in rows if r["model"] == model]
         if not group:
             continue
-        out[model] = {"n": len(group)}
+        out[model] = {"n": len(group), "chance_error": group[0]["pac_bayes"]["chance_error"]}
         for key, get in SUMMARY_KEYS.items():
             values = [get(r) for r in group]
             out[model][key] = _mean_std(values) if None not in values else None
@@ -203,6 +203,8 @@ def write_markdown(summary: dict, path: Path, command: str, seconds: float) -> N
             f"{_cell(s['certificate_at_paper_n'])} | {_cell(s['eq18_paper'])} | "
             f"{_cell(s['eq18_strict'])} |")
     lines += ["", f"Made by `{command}` in {seconds / 60:.1f} min (wall, this call; finished "
-              "cells are reused). Chance error 0.917. Settings: certificates.json.", "",
+              "cells are reused). Chance error "
+              f"{next(iter(summary.values()))['chance_error']:.3f}. Settings: "
+              "certificates.json.", "",
               "![certificates](certificates.png)"]
     path.write_text("\n".join(lines) + "\n")

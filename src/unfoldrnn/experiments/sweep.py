@@ -96,10 +96,10 @@ def table_configs(table: Table, scale: str, models=None, data: str | None = None
                         "model": model, table.key: value}
             if data is not None:
                 settings["data"] = resolved_data(data)
-            for key, value in (overrides or {}).items():
+            for key, setting in (overrides or {}).items():
                 owner, _, name = key.rpartition(":")
                 if owner in ("", model):
-                    settings[name] = value
+                    settings[name] = setting
             if model == "lstm" and table.task == "reconstruction" and table.key != "num_layers":
                 settings["num_layers"] = 2  # paper 001: the 2-layer LSTM is its default
             for seed in range(first, first + seeds):
