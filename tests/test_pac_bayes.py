@@ -131,3 +131,21 @@ def test_the_prior_never_sees_the_bound_samples(tmp_path, monkeypatch):
     assert seen["prior"] == prior and not prior & bound and prior | bound == set(range(60))
     assert report["n_bound"] == len(bound) == 30
     assert 0 <= report["empirical_error_mc"] <= report["certificate_error"] <= 1
+
+
+def test_a_certificate_of_variable_length_sequences(tmp_path):
+    """Own data with lengths: the prior, the posterior and the draws read each sequence at
+    its last valid step (the split's third tensor travels with it)."""
+    import numpy as np
+
+    from unfoldrnn.config import TrainConfig
+    from unfoldrnn.experiments.pac_bayes import pac_bayes_certificate
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((80, 7, 3)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x_train=x, y_train=np.arange(80) % 2,
+             lengths_train=rng.integers(2, 8, 80))
+    config = TrainConfig(task="classification", data=str(tmp_path / "x.npz"), model="gru",
+                         hidden_size=4, num_layers=1, epochs=1)
+    report = pac_bayes_certificate(config, posterior_epochs=1, samples=2, log=lambda *_: None)
+    assert report["n_bound"] == 32 and 0 <= report["certificate_error"] <= 1

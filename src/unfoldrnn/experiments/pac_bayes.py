@@ -68,19 +68,22 @@ def _split(task) -> tuple[dict, dict]:
     return stochastic, fixed
 
 
-def _scores(task, weights: dict, features: torch.Tensor, batch: int = 512) -> torch.Tensor:
-    return torch.cat([functional_call(task, weights, (features[i:i + batch],))
+def _scores(task, weights: dict, split, batch: int = 512) -> torch.Tensor:
+    """Class scores of every sequence of a split (features, labels[, lengths])."""
+    features, _, *lengths = split
+    return torch.cat([functional_call(task, weights, (features[i:i + batch],
+                                                      *(x[i:i + batch] for x in lengths)))
                       for i in range(0, len(features), batch)])
 
 
 @torch.no_grad()
 def _mc_risks(task, posterior, fixed, data, samples: int, p_min: float, seed: int):
     """Mean over ``samples`` weight draws of the 0-1 error and the bounded cross-entropy."""
-    features, labels = data
+    labels = data[1]
     gen = torch.Generator().manual_seed(seed)
     errors, losses = [], []
     for _ in range(samples):
-        scores = _scores(task, {**posterior.sample(gen), **fixed}, features)
+        scores = _scores(task, {**posterior.sample(gen), **fixed}, data)
         errors.append(float((scores.argmax(1) != labels).float().mean()))
         losses.append(float(bounded_cross_entropy(scores, labels, p_min).mean()))
     return sum(errors) / samples, sum(losses) / samples
@@ -100,8 +103,8 @@ def pac_bayes_certificate(config, prior_fraction: float = 0.5, prior_epochs: int
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     train, _, test = build_data(config, progress=progress)
     prior_idx, bound_idx = split_for_prior(len(train[1]), prior_fraction, seed)
-    prior = (train[0][prior_idx], train[1][prior_idx])
-    bound = (train[0][bound_idx], train[1][bound_idx])
+    prior = tuple(part[prior_idx] for part in train)  # features, labels[, lengths]
+    bound = tuple(part[bound_idx] for part in train)
     n = len(bound_idx)
     task = build_task(config, prior, seed=seed)  # normalisation from the prior part only
     epochs = prior_epochs if prior_epochs is not None else config.epochs
@@ -120,9 +123,10 @@ def pac_bayes_certificate(config, prior_fraction: float = 0.5, prior_epochs: int
     log(f"posterior: {posterior.size():,} Gaussian weights on n = {n} clips, {objective}, "
         f"{posterior_epochs} epochs")
     for epoch in range(posterior_epochs):
-        for features, labels in task.batches(bound, config.batch_size,
-                                             torch.Generator().manual_seed(seed + epoch)):
-            scores = functional_call(task, {**posterior.sample(gen), **fixed}, (features,))
+        for features, labels, *lengths in task.batches(
+                bound, config.batch_size, torch.Generator().manual_seed(seed + epoch)):
+            scores = functional_call(task, {**posterior.sample(gen), **fixed},
+                                     (features, *lengths))
             risk = bounded_cross_entropy(scores, labels, p_min).mean()
             loss = bound_objective(risk, posterior.kl(), n, delta)
             opt.zero_grad()
@@ -135,7 +139,7 @@ def pac_bayes_certificate(config, prior_fraction: float = 0.5, prior_epochs: int
     test_error, _ = _mc_risks(task, posterior, fixed, test, min(samples, 100), p_min,
                               seed + 3)
     with torch.no_grad():
-        mean_scores = _scores(task, {**posterior.means(), **fixed}, test[0])
+        mean_scores = _scores(task, {**posterior.means(), **fixed}, test)
     mean_error = float((mean_scores.argmax(1) != test[1]).float().mean())
     return {
         "model": config.model, "objective": objective, "p_min": p_min,

@@ -84,9 +84,7 @@ class ClassificationTask(Task):
                 SpeechCommands(config.data, split, config.classes, config.num_filters,
                                progress) for split in ("train", "valid", "test")))
         own = _own_data(config.data, config.data_seed, config.num_filters or 32, progress)
-        settings = {"num_filters": own.input_size, "num_classes": len(own.class_names),
-                    "class_names": own.class_names}
-        for key, value in settings.items():
+        for key, value in cls.data_settings(config, own.splits).items():
             if getattr(config, key) not in (None, value):
                 raise DataError(f"{key} is {getattr(config, key)!r} in the config, but "
                                 f"{config.data} gives {value!r}")
