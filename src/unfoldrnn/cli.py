@@ -38,10 +38,12 @@ TRAIN_FLAGS = {
     "num_sequences": (int, "reconstruction: Moving MNIST sequences to generate"),
     "split": (str, "reconstruction: train,valid,test sequence counts, e.g. 240,30,30 "
                    "(default 80/10/10 of --num-sequences)"),
-    "data": (str, "reconstruction: 'embedded', a folder with the MNIST idx files, or "
-                  "mnist_test_seq.npy; classification: a Speech Commands folder (official "
-                  "layout, or the Google-12 test set); language_model: a WikiText-2 or Penn "
-                  "Treebank folder"),
+    "data": (str, "reconstruction: 'embedded', a folder with the MNIST idx files, "
+                  "mnist_test_seq.npy, or your own sequences as any other .npy ([N, T, H, W] "
+                  "or [N, T, n0] in [0, 1]); classification: a Speech Commands folder "
+                  "(official layout, or the Google-12 test set), your own .npz (x_train, "
+                  "y_train, ...), or a folder of class_name/*.wav; language_model: a "
+                  "WikiText-2 or Penn Treebank folder"),
     "seed": (int, "random seed"),
     "device": (str, "'auto', 'cpu' or 'cuda'"),
     "bound_lambda": (float, "weight of the bound regulariser sum_l ||W_l||_1,inf"),
@@ -699,15 +701,18 @@ def make_parser() -> argparse.ArgumentParser:
                    help="files or folders (classification, reconstruction), or the prompt's "
                    "words (language model)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--top", type=int, default=3, help="classification: classes listed")
+    p.add_argument("--top", type=int, default=3,
+                   help="classification: classes listed (default 3)")
     p.add_argument("--out", default="predictions",
                    help="reconstruction: output folder (default predictions/)")
     p.add_argument("--measurements", action="store_true",
                    help="reconstruction: the inputs are measurements x = A s [N, T, n]")
-    p.add_argument("--words", type=int, default=10, help="language model: words to add")
+    p.add_argument("--words", type=int, default=10,
+                   help="language model: words to add (default 10)")
     p.add_argument("--sample", action="store_true",
                    help="language model: draw each word (default: the most likely)")
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="language model with --sample: p(w)^(1/T) (default 1)")
     p.add_argument("--seed", type=int, default=0, help="language model: the draws' seed")
     p.set_defaults(func=cmd_predict)
 

@@ -9,13 +9,14 @@ feature normalisation, class names and vocabulary (no training data needed).
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .data import DataError
-from .data.own import audio_features, classification_source
+from .data.own import audio_features, classification_source, read_npy
 
 
 class PredictError(ValueError):
@@ -51,28 +52,23 @@ def _wav_files(inputs: list[str]) -> list[Path]:
 
 def _feature_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """(features [N, T, n], lengths or None) of a .npy or .npz ('x', or the only x_*)."""
+    if path.suffix == ".npy":
+        return read_npy(path, "input"), None
     if not path.exists():
         raise PredictError(f"input not found: {path}")
     try:
-        if path.suffix == ".npy":
-            x, lengths = np.load(path, allow_pickle=False), None
-        else:
-            with np.load(path, allow_pickle=False) as stored:
-                keys = [k for k in ("x", "x_test") if k in stored.files] or \
-                    [k for k in stored.files if k.startswith("x")]
-                if len(keys) < 1:
-                    raise PredictError(f"{path} holds no array x (it has: "
-                                       f"{', '.join(stored.files)})")
-                x = stored[keys[0]]
-                suffix = keys[0][1:]
-                lengths = stored[f"lengths{suffix}"] if f"lengths{suffix}" in stored.files \
-                    else None
-    except (OSError, ValueError, EOFError) as err:
-        if isinstance(err, PredictError):
-            raise
-        raise PredictError(f"{path} is not a readable array file: {err}") from None
-    if x.ndim == 2:
-        x = x[None]
+        with np.load(path, allow_pickle=False) as stored:
+            keys = [k for k in ("x", "x_test") if k in stored.files] or \
+                [k for k in stored.files if k.startswith("x")]
+            if not keys:
+                raise PredictError(f"{path} holds no array x (it has: "
+                                   f"{', '.join(stored.files)})")
+            x = stored[keys[0]]
+            suffix = keys[0][1:]
+            lengths = stored[f"lengths{suffix}"] if f"lengths{suffix}" in stored.files \
+                else None
+    except (OSError, EOFError, zipfile.BadZipFile) as err:
+        raise PredictError(f"{path} is not a readable .npz file: {err}") from None
     return x, lengths
 
 
@@ -87,6 +83,7 @@ def classify(config, task, inputs: list[str], top: int = 3) -> list[dict]:
     if arrays:
         for path in arrays:
             x, lengths = _feature_arrays(path)
+            x = x[None] if x.ndim == 2 else x  # one sequence [T, n]
             if x.ndim != 3 or x.shape[-1] != n or not np.isfinite(x).all():
                 raise PredictError(f"{path.name} must be finite features [N, T, {n}] (or "
                                    f"[T, {n}]), got shape {list(x.shape)}")
@@ -123,12 +120,7 @@ def reconstruct(task, path: str | Path, measured: bool = False) -> tuple[np.ndar
     of a .npy of sequences [N, T, H, W] / [N, T, n0] (``measured``: measurements
     [N, T, n], x = A s already taken by the user's sensor)."""
     path = Path(path)
-    if not path.exists():
-        raise PredictError(f"input not found: {path}")
-    try:
-        x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
-        raise PredictError(f"{path} is not a readable .npy file: {err}") from None
+    x = read_npy(path, "input")
     n0, n = task.signal_size, task.A.shape[0]
     if x.dtype == np.uint8:
         x = x / 255.0

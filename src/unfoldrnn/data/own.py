@@ -268,16 +268,22 @@ def default_split(n: int) -> tuple[int, int, int]:
     return n - 2 * tenth, tenth, tenth
 
 
+def read_npy(path: str | Path, what: str = "data file") -> np.ndarray:
+    """The array of a .npy file (no pickles), or a DataError naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{what} not found: {path}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise DataError(f"{path} is not a readable .npy file: {err}") from None
+
+
 def load_sequences(path: str | Path) -> torch.Tensor:
     """Sequences of a .npy: [N, T, H, W] frames or [N, T, n0] signals in [0, 1] -> float32
     [N, T, n0]."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"data file not found: {path}")
-    try:
-        x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
-        raise DataError(f"{path} is not a readable .npy file: {err}") from None
+    x = read_npy(path)
     if x.ndim not in (3, 4):
         raise DataError(f"{path.name} must be [N, T, H, W] (frames) or [N, T, n0] (signals), "
                         f"got shape {list(x.shape)}")
@@ -297,12 +303,7 @@ def load_sequences(path: str | Path) -> torch.Tensor:
 def load_matrix(path: str | Path, n0: int) -> torch.Tensor:
     """A user's sensing matrix A [n, n0] from a .npy."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"measurement matrix not found: {path}")
-    try:
-        A = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
-        raise DataError(f"{path} is not a readable .npy file: {err}") from None
+    A = read_npy(path, "measurement matrix")
     if A.ndim != 2 or A.shape[1] != n0 or not 0 < A.shape[0] <= n0:
         raise DataError(f"measurement {path.name} must be [n, {n0}] with n <= {n0}, got shape "
                         f"{list(A.shape)}")
