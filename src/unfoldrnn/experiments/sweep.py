@@ -213,15 +213,22 @@ def write_table(spec: Table, runs: list[Run], out: Path, scale: str, command: st
             lines += ["", "Parameters at d = 3: " + ", ".join(
                 f"{LABELS[m]} {n:,}" for m, n in counts.items()) + "."]
     train_minutes = sum(r["train_seconds"] for r in rows) / 60
-    first = runs[0].config.to_dict()
-    setting = {k: first[k] for k in sorted(first) if k not in (key, "model", "seed", "data")
-               and k not in ("device", "compile_prox", "cuda_graphs", "tensorboard")}
+    configs = [run.config.to_dict() for run in runs]
+    keys = [k for k in sorted(set().union(*configs)) if k not in (key, "model", "seed", "data")
+            and k not in ("device", "compile_prox", "cuda_graphs", "tensorboard")]
+    common = [k for k in keys if all(c.get(k) == configs[0].get(k) for c in configs)]
+    setting = {k: configs[0][k] for k in common if k in configs[0]}
+    per_model = {}  # keys that differ between models (--tuned, --set MODEL:KEY=VALUE)
+    for run, config in zip(runs, configs, strict=True):
+        per_model.setdefault(run.model, {k: config.get(k) for k in keys if k not in common})
     trained = len(runs) - reused
     lines += ["", f"Made by `{command}`.",
               f"Seeds per cell: {', '.join(map(str, n_seeds))} (std: the sample standard "
               "deviation over seeds; with one seed a cell is one run, and differences of a "
               "point or two between models are within what a reseed moves).",
-              f"Setting of every run: {json.dumps(setting)}; {_rest(spec)}.",
+              f"Setting of every run: {json.dumps(setting)}; {_rest(spec)}."
+              + ("" if not any(per_model.values()) else " Per model: " + "; ".join(
+                  f"{LABELS[m]} {json.dumps(v)}" for m, v in per_model.items()) + "."),
               f"Training time summed over the {len(runs)} runs: {train_minutes:.1f} min; "
               f"{trained} trained by this call, {reused} reused from earlier calls "
               f"(wall time of this call: {seconds / 60:.1f} min)."
