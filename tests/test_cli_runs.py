@@ -272,3 +272,18 @@ def test_plot_and_bound_on_a_gated_baseline(tmp_path):
 
     figures = load_run(run)[1].figures(torch.rand(2, 20, 64), tmp_path)
     assert [p.name for p in figures] == ["reconstructions.png"]  # no activations
+
+
+def test_a_per_model_setting_reaches_that_models_runs_and_the_table_lists_it(tmp_path):
+    args = list(TABLE)
+    args[args.index("--models") + 1:args.index("--models") + 2] = ["rnn", "gru"]
+    done = unfoldrnn(*args, "--set", "epochs=1", "--set", "gru:lr=0.002", "--out", tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lr = {m: json.loads((tmp_path / "table1" / f"{m}-0.2" / "config.json").read_text())["lr"]
+          for m in ("rnn", "gru")}
+    assert lr == {"rnn": 1e-3, "gru": 0.002}  # the scale's 1e-3 for the other model
+    md = (tmp_path / "table1" / "table1.md").read_text()
+    assert 'Per model: sRNN {"lr": 0.001}; GRU {"lr": 0.002}.' in md
+    assert '"lr"' not in md.split("Setting of every run:")[1].split(";")[0]
+    bad = unfoldrnn(*args, "--set", "epochs=1", "--set", "grux:lr=0.002", "--out", tmp_path)
+    refused(bad, "unknown model 'grux'")
