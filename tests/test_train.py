@@ -292,3 +292,40 @@ def test_execution_keys_do_not_change_a_runs_identity(tmp_path):
     assert len(resumed["epochs"]) == 2
     with pytest.raises(RunError, match="another run"):
         fit(tiny(epochs=2, lr=1e-2), tmp_path, resume=True, **quiet)
+
+
+def test_a_diverged_run_is_recorded_as_a_result_and_reused(tmp_path, monkeypatch):
+    import unfoldrnn.train as train_module
+    from unfoldrnn.experiments.sweep import _cells
+
+    calls = []
+
+    def diverging(config, run_dir, **kw):
+        calls.append(run_dir)
+        raise RunError("training diverged at epoch 4: the loss is nan; lower lr")
+
+    monkeypatch.setattr(train_module, "fit", diverging)
+    config = tiny()
+    metrics = train_module.train_run(config, tmp_path / "run")
+    assert "diverged at epoch 4" in metrics["diverged"]
+    assert math.isnan(metrics["test"]["psnr"])
+    assert math.isnan(train_module.train_run(config, tmp_path / "run")["test"]["psnr"])
+    assert len(calls) == 1  # the second call reused the recorded divergence
+    with pytest.raises(RunError, match="holds"):  # another config: refused as any run
+        train_module.train_run(tiny(lr=1e-4), tmp_path / "run")
+    rows = [{"model": "rnn", "rate": 0.2, "seed": s, "psnr": v, "paper_psnr": None,
+             "parameters": 1} for s, v in enumerate([20.0, math.nan, 22.0])]
+    cell = _cells(rows, "rate", "psnr")[0]
+    assert (cell["n"], cell["diverged"], cell["mean"]) == (2, 1, 21.0)
+
+
+def test_other_run_errors_are_not_taken_for_divergence(tmp_path, monkeypatch):
+    import unfoldrnn.train as train_module
+
+    def failing(config, run_dir, **kw):
+        raise RunError("cuda_graphs needs a CUDA device")
+
+    monkeypatch.setattr(train_module, "fit", failing)
+    with pytest.raises(RunError, match="cuda_graphs"):
+        train_module.train_run(tiny(), tmp_path / "run")
+    assert not (tmp_path / "run" / "metrics.json").exists()

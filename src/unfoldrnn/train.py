@@ -346,10 +346,30 @@ def train_run(config: TrainConfig, run_dir: str | Path, progress: bool = False) 
     of other settings in ``run_dir`` is refused (``reusable_metrics``). The sweeps' unit."""
     metrics = reusable_metrics(config, run_dir)
     if metrics is None:
-        fit(config, run_dir, resume=(Path(run_dir) / "checkpoints" / "last.pt").exists(),
-            progress=progress, log=lambda *_: None)
+        try:
+            fit(config, run_dir, resume=(Path(run_dir) / "checkpoints" / "last.pt").exists(),
+                progress=progress, log=lambda *_: None)
+        except RunError as err:
+            if "diverged" not in str(err):
+                raise
+            record_divergence(config, Path(run_dir), str(err))
         metrics = finished_metrics(run_dir)
     return metrics
+
+
+def record_divergence(config: TrainConfig, run_dir: Path, message: str) -> None:
+    """A run whose loss became NaN is a result of its settings: its metrics.json gets
+    ``"diverged"`` (the message) and test scores of NaN, so that a table shows the cell as
+    diverged instead of failing (and a rerun reuses it)."""
+    path = run_dir / "metrics.json"
+    metrics = json.loads(path.read_text()) if path.exists() else {"epochs": []}
+    metrics.update({"config": config.to_dict(), "diverged": message,
+                    "test": {"loss": math.nan, TASKS[config.task].metric: math.nan},
+                    "parameters": 0,
+                    "train_seconds": sum(r["seconds"] for r in metrics.get("epochs", []))})
+    metrics.setdefault("effective_config", config.to_dict())
+    write_run_config(run_dir, config)
+    _write_text(path, json.dumps(metrics, indent=1))
 
 
 def run_dir_epoch(run_dir: Path) -> int:

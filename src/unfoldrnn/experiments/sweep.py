@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import shlex
 import statistics
 import time
@@ -156,13 +157,14 @@ def _cells(rows: list[dict], key: str, metric: str) -> list[dict]:
         groups.setdefault((r[key], r["model"]), []).append(r)
     cells = []
     for (value, model), group in groups.items():
-        scores = [r[metric] for r in group]
+        scores = [r[metric] for r in group if not math.isnan(r[metric])]  # NaN: diverged
         cells.append({"model": model, key: value, "n": len(scores),
-                      "mean": statistics.fmean(scores),
+                      "diverged": len(group) - len(scores),
+                      "mean": statistics.fmean(scores) if scores else math.nan,
                       "std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
                       "seeds": [r["seed"] for r in group],
                       f"paper_{metric}": group[0][f"paper_{metric}"],
-                      "parameters": group[0]["parameters"]})
+                      "parameters": max(r["parameters"] for r in group)})
     return cells
 
 
@@ -205,6 +207,9 @@ def write_table(spec: Table, runs: list[Run], out: Path, scale: str, command: st
             c = cell[(v, m)]
             paper = f" ({c[f'paper_{metric}']:.2f})" if c[f"paper_{metric}"] is not None else ""
             text = f"{c['mean']:.2f} +- {c['std']:.2f}" if c["n"] > 1 else f"{c['mean']:.2f}"
+            if c["diverged"]:  # the mean is over the seeds that did not diverge
+                text = (f"{text} (N = {c['n']}; " if c["n"] else "(") + \
+                    f"{c['diverged']} diverged)"
             parts.append(text + paper)
         lines.append(f"| {v} | " + " | ".join(parts) + " |")
     if spec.task != "reconstruction":

@@ -20,6 +20,7 @@ class Task(nn.Module):
 
     name: str
     monitor: str = "loss"  # the validation metric that picks the best checkpoint
+    metric: str = "loss"  # the task's own test metric beside the loss (psnr, accuracy, ...)
     maximize: bool = False
     model: nn.Module
     model_name: str

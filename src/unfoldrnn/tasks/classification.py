@@ -33,6 +33,7 @@ class ClassificationTask(Task):
     """Feature normalisation, a registered model and the linear head y = Y h_T."""
 
     name = "classification"
+    metric = "accuracy"
     monitor = "accuracy"
     maximize = True
 

@@ -74,6 +74,7 @@ class LanguageModelTask(Task):
     """Embedding, a registered model and the output layer y_t = Y h_t."""
 
     name = "language_model"
+    metric = "perplexity"
     monitor = "perplexity"
     maximize = False
 

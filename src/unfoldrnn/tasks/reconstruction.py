@@ -57,6 +57,7 @@ class ReconstructionTask(Task):
     """Sensing matrix A, a registered model, and the decoder, end to end."""
 
     name = "reconstruction"
+    metric = "psnr"
 
     def __init__(self, model: str, signal_size: int = 256, rate: float = 0.2,
                  hidden_size: int = 1024, num_layers: int = 3, seed: int = 0,
