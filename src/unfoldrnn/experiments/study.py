@@ -117,11 +117,14 @@ def work(table: str, scale: str, out: str | Path, storage: str | None = None,
         if any(t.state == TrialState.WAITING for t in trials):
             try:
                 study.optimize(objective, n_trials=1)
-            except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as err:
+            except (optuna.exceptions.UpdateFinishedTrialError, ValueError,
+                    AssertionError) as err:
                 # a loaded machine let our heartbeat go stale: another worker failed our
-                # trial and enqueued it again; its run folder is finished and will be reused
-                # (Optuna says so as either error, the second "Cannot tell a FAIL trial")
-                if isinstance(err, ValueError) and "Cannot tell a" not in str(err):
+                # trial and enqueued it again; its run folder is finished and will be reused.
+                # Optuna says so in one of three ways: UpdateFinishedTrialError, "Cannot tell
+                # a FAIL trial", or its "Should not reach" after that failed tell
+                if not isinstance(err, optuna.exceptions.UpdateFinishedTrialError) and not \
+                        any(m in str(err) for m in ("Cannot tell a", "Should not reach")):
                     raise
         elif any(t.state == TrialState.RUNNING for t in trials):
             time.sleep(HEARTBEAT_S)  # another worker's run: it finishes or goes stale
