@@ -48,7 +48,7 @@ M = [
  ("bounds/strict.py", "bounds = [t + classification_gap(rademacher, rho_lv, g, m, split)", "bounds = [t + classification_gap(rademacher, rho_lv, g, m, delta)", "strict bound at delta"),
  ("bounds/pac_bayes.py", "return kl_inverse(risk, (kl + _confidence(n, delta)) / n)", "return kl_inverse(risk, _confidence(n, delta) / n)", "pac-bayes KL dropped"),
  ("bounds/pac_bayes.py", "return math.log(2 * math.sqrt(n) / delta)", "return 0.5 * math.log(2 * math.sqrt(n) / delta)", "pac-bayes confidence halved"),
- ("experiments/pac_bayes.py", "prior = (train[0][prior_idx], train[1][prior_idx])", "prior = (train[0][bound_idx], train[1][bound_idx])", "pac-bayes prior on the bound set"),
+ ("experiments/pac_bayes.py", "prior = tuple(part[prior_idx] for part in train)", "prior = tuple(part[bound_idx] for part in train)", "pac-bayes prior on the bound set"),
  ("bounds/pac_bayes.py", "return kl_inverse(mc_risk, math.log(2 / delta_prime) / samples)", "return mc_risk", "pac-bayes sampling bound dropped"),
 ]
 only = sys.argv[1:]  # optional substrings of mutation names: run only those
