@@ -154,6 +154,10 @@ std::vector<at::Tensor> recurrence_backward(const at::Tensor& grad_codes, const 
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("recurrence_forward", &recurrence_forward, "UnrolledL1L1 forward loop");
-  m.def("recurrence_backward", &recurrence_backward, "UnrolledL1L1 backward loop");
+  // the loops touch no Python object: other Python threads (a sweep worker's heartbeat)
+  // run while they do
+  m.def("recurrence_forward", &recurrence_forward, "UnrolledL1L1 forward loop",
+        py::call_guard<py::gil_scoped_release>());
+  m.def("recurrence_backward", &recurrence_backward, "UnrolledL1L1 backward loop",
+        py::call_guard<py::gil_scoped_release>());
 }
