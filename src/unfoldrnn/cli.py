@@ -327,11 +327,10 @@ def cmd_reproduce(args) -> int:
                    "paper003-noise": bound_experiments.run_noise,
                    "certified": bound_experiments.run_certified,
                    "paper002-fig4": bound_experiments.run_fig4,
-                   "paper002-families": run_families}
-        if args.table == "certificates":  # cells in --workers processes
-            run_certificates(args.data, args.out, workers=args.workers or 1)
-        else:
-            special[args.table](args.data, args.out, args.scale, progress=not args.quiet)
+                   "paper002-families": run_families,
+                   "certificates": lambda *a, **kw: run_certificates(  # cells in processes
+                       *a, **kw, workers=args.workers or 1)}
+        special[args.table](args.data, args.out, args.scale, progress=not args.quiet)
         print(f"wrote {args.out}/{args.table}/ in {(time.perf_counter() - started) / 60:.1f} "
               "min")
         return 0
@@ -479,10 +478,12 @@ def cmd_predict(args) -> int:
         from .tasks.reconstruction import frame_shape
 
         out = Path(args.out)
+        # every input checked and reconstructed before anything is written
+        done = [(item, *predict.reconstruct(task, item, args.measurements))
+                for item in args.inputs]
         out.mkdir(parents=True, exist_ok=True)
         report = []
-        for item in args.inputs:
-            signals, estimates = predict.reconstruct(task, item, args.measurements)
+        for item, signals, estimates in done:
             name = Path(item).stem
             np.save(out / f"{name}.reconstructed.npy", estimates)
             flat = torch.from_numpy(estimates.reshape(*estimates.shape[:2], -1))

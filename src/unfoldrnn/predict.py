@@ -24,11 +24,14 @@ class PredictError(ValueError):
 
 
 def open_model(name_or_dir: str | Path):
-    """(config, task in eval mode, run folder) of a run folder or a shipped model's name."""
+    """(config, task in eval mode, run folder) of a run folder or, where no such folder
+    exists, a shipped model's name."""
     from .models.pretrained import PRETRAINED, folder_of
     from .train import load_run
 
-    path = folder_of(str(name_or_dir)) if str(name_or_dir) in PRETRAINED else Path(name_or_dir)
+    path = Path(name_or_dir)
+    if not path.exists() and str(name_or_dir) in PRETRAINED:
+        path = folder_of(str(name_or_dir))
     config, task, _ = load_run(path, "best")
     return config, task.eval(), path
 
