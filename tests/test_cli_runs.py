@@ -78,9 +78,30 @@ def test_seeds_give_separate_runs_and_the_table_their_mean_and_std(tmp_path):
     assert f"{statistics.fmean(psnr):.2f} +- {statistics.stdev(psnr):.2f}" in md
     rows = (tmp_path / "table1" / "table1.csv").read_text().splitlines()
     assert len(rows) == 4 and "seed" in rows[0].split(",")
+    assert (tmp_path / "table1" / "table1.png").stat().st_size > 1000  # the error-bar plot
     again = unfoldrnn(*TABLE, "--set", "epochs=1", "--seeds", "3", "--out", tmp_path)
     assert "0 trained by this call, 3 reused" in (tmp_path / "table1" / "table1.md").read_text()
     assert again.returncode == 0
+
+
+def test_the_table_plot_draws_each_cells_mean_and_std_as_error_bars(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    from unfoldrnn import plots
+
+    drawn, errorbar = [], Axes.errorbar
+    monkeypatch.setattr(Axes, "errorbar", lambda self, x, y, yerr=None, **kw: (
+        drawn.append((kw["label"], list(y), list(yerr))), errorbar(self, x, y, yerr, **kw))[1])
+    cell = {"n": 3, "paper_accuracy": None}
+    cells = [{**cell, "model": "gru", "num_layers": 1, "mean": 80.0, "std": 1.5},
+             {**cell, "model": "gru", "num_layers": 3, "mean": 85.0, "std": 0.5},
+             {**cell, "model": "rnn", "num_layers": 1, "mean": 20.0, "std": 4.0},
+             {**cell, "model": "rnn", "num_layers": 3, "n": 0, "mean": float("nan"),
+              "std": 0.0}]  # every seed diverged: nothing to draw
+    plots.paper_table(cells, "num_layers", "accuracy", tmp_path / "t.png", labels={
+        "rnn": "sRNN"})
+    assert drawn == [("gru", [80.0, 85.0], [1.5, 0.5]), ("sRNN", [20.0], [4.0])]
+    assert (tmp_path / "t.png").exists()
 
 
 @pytest.mark.parametrize("where", ["/sys/kernel/unfoldrnn-x", "a_file.bin/run",

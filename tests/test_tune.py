@@ -45,6 +45,9 @@ def test_tune_end_to_end_and_the_best_config_trains(tmp_path, monkeypatch):
     assert main(["tune", *BASE, "--trials", "4", "--out", str(out)]) == 0
     trials = trials_of(out)
     assert len([t for t in trials if t["state"] in ("COMPLETE", "PRUNED")]) == 4
+    defaults = {"lr": 3e-4, "lr_factor": 0.3, "clip": 0.25, "lr_patience": 5,
+                "lambda1": 0.003, "lambda2": 0.02}  # c: the data's ||A D||^2, sampled
+    assert {k: trials[0]["params"][k] for k in defaults} == defaults  # trial 0: the base
     summary = json.loads((out / "summary.json").read_text())
     complete = [t for t in trials if t["state"] == "COMPLETE"]
     assert summary["best_value"] == min(t["value"] for t in complete)  # val loss: minimised
@@ -119,6 +122,22 @@ def test_a_sampled_trial_is_the_base_config_with_its_values():
     assert config.model_options == {"signal_size": 256, "c": 1.5}  # merged, not replaced
     assert config.lr == 2e-3 and config.lambda1 == 0.01 and math.isclose(config.clip, 1.0)
     assert "alpha" in str(tune.default_space(TrainConfig(model="sista")))
+
+
+def test_trial_zero_is_what_the_base_config_would_train_with():
+    def default(model, space=None, **keys):
+        base = TrainConfig(task="classification", model=model, data="x", **keys)
+        return tune.default_trial(base, space or tune.default_space(base))
+
+    assert default("reweighted") == {"lr": 3e-4, "lr_factor": 0.3, "clip": 0.25,
+                                     "lr_step": 50, "model_options.c": 1.0,
+                                     "lambda1": 0.003, "lambda2": 0.02}  # paper 000 Sec. 4.1
+    assert default("sista")["model_options.alpha"] == 1.0
+    assert default("gru") == {"lr": 3e-3, "lr_factor": 0.3, "clip": 0.25, "lr_step": 50}
+    own = default("l1l1", lr=0.5, lambda1=0.1, model_options={"c": 2.0})
+    assert own["model_options.c"] == 2.0 and own["lambda1"] == 0.1
+    assert "lr" not in own  # outside the space: the sampler draws it
+    assert default("gru", {"lr_step": {"choices": [5, 10]}}) == {}
 
 
 def test_reproduce_tuned_takes_each_models_best_trial_and_set_wins(tmp_path):

@@ -341,3 +341,33 @@ def certificates(summary: dict, path: Path) -> Path:
                 title="Rademacher route (eq. 18)")
     axes[1].legend(fontsize=7, loc="lower right")
     return _save(fig, path)
+
+
+def paper_table(cells: list[dict], key: str, metric: str, path: Path, title: str = "",
+                labels: dict | None = None) -> Path:
+    """A paper table's cells against the swept ``key``: per model the mean over seeds with
+    +- one standard deviation as error bars (``experiments.sweep`` cells), the paper's number
+    as a hollow marker of the same colour; log scale for perplexity."""
+    labels = labels or {}
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    models = list(dict.fromkeys(c["model"] for c in cells))
+    values = list(dict.fromkeys(c[key] for c in cells))
+    position = {v: i for i, v in enumerate(values)}  # depths / sizes as evenly spaced ticks
+    shift = 0.3 / max(1, len(models) - 1)
+    for k, model in enumerate(models):
+        ours = [c for c in cells if c["model"] == model and c["n"]]
+        x = [position[c[key]] + (k - (len(models) - 1) / 2) * shift for c in ours]
+        ax.errorbar(x, [c["mean"] for c in ours], yerr=[c["std"] for c in ours], fmt="o-",
+                    ms=4, capsize=3, color=f"C{k}", label=labels.get(model, model))
+        paper = [(xi, c[f"paper_{metric}"]) for xi, c in zip(x, ours, strict=True)
+                 if c[f"paper_{metric}"] is not None]
+        if paper:
+            ax.plot(*zip(*paper, strict=True), "o", mfc="none", ms=7, color=f"C{k}")
+    ax.plot([], [], "o", mfc="none", color="gray", label="paper (full setting)")
+    ax.set(xticks=range(len(values)), xticklabels=[str(v) for v in values], xlabel=key,
+           ylabel={"psnr": "test PSNR [dB]", "accuracy": "test accuracy [%]",
+                   "perplexity": "test perplexity"}[metric], title=title)
+    if metric == "perplexity":
+        ax.set_yscale("log")
+    ax.legend(fontsize=7, ncol=2, loc="best")
+    return _save(fig, path)

@@ -3,7 +3,10 @@
 Every trial trains the base config with sampled values into OUT/trials/trial-<n>/ and is
 scored by its best validation metric (accuracy maximised; loss and perplexity minimised);
 it reports that metric after every epoch, and Optuna's median pruner stops trials behind the
-median of earlier ones at the same epoch. The test split is never evaluated. The study lives
+median of earlier ones at the same epoch. Trial 0 is the base config itself (its values of
+the searched keys, the task's and model's defaults where it leaves them), so that a search
+never ends below the defaults at its own trial budget; then a few random trials (a third of
+the budget, at most 10) and TPE-guided ones. The test split is never evaluated. The study lives
 in OUT/study.db (SQLite) or in ``storage`` (PostgreSQL: workers on many machines), so that
 ``workers`` processes share one set of trials. OUT/best.toml is the base config with the
 best trial's values (``unfoldrnn train --config OUT/best.toml``); OUT/summary.json has every
@@ -16,6 +19,7 @@ a constructor option (e.g. the unfolding models' ``c``).
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -25,7 +29,7 @@ import time
 from pathlib import Path
 
 from .config import ConfigError, TrainConfig, read_config_file
-from .models import UNFOLDING_MODELS
+from .models import MODELS, UNFOLDING_MODELS
 
 # learning rate over two decades around the papers' 3e-4 / 3e-3, its decay (the step of the
 # step schedule, the patience of the plateau schedule), the gradient clip
@@ -104,6 +108,42 @@ def with_params(base: TrainConfig, params: dict) -> TrainConfig:
     return TrainConfig.from_dict(values)
 
 
+def _in_space(value, spec: dict) -> bool:
+    if "choices" in spec:
+        return value in spec["choices"]
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        spec["low"] <= value <= spec["high"]
+
+
+def default_trial(base: TrainConfig, space: dict) -> dict:
+    """The values a run of ``base`` uses for the keys of ``space`` (trial 0 of a search):
+    the config's own, else the task's default step (``Task.unfolding_step``) for
+    ``model_options.c``/``alpha``, else the model constructor's default (the lambdas that 0
+    leaves to it). Keys whose default is unknown or outside the space are left out (the
+    sampler draws them)."""
+    from .tasks import TASKS
+
+    options = base.model_options or {}
+    signature = inspect.signature(MODELS[base.model].__init__).parameters
+    trial = {}
+    for key, spec in space.items():
+        if key.startswith("model_options."):
+            name = key.split(".", 1)[1]
+            value = options.get(name)
+            if value is None and name in ("c", "alpha"):
+                value = TASKS[base.task].unfolding_step
+            if value is None and name in signature:
+                value = signature[name].default
+        else:
+            value = getattr(base, key, None)
+            if key in ("lambda1", "lambda2") and not value and key in signature:
+                value = signature[key].default  # 0 leaves the model's default
+        if value is not None and value is not inspect.Parameter.empty and \
+                _in_space(value, spec):
+            trial[key] = value
+    return trial
+
+
 def _direction(task: str) -> str:
     from .tasks import TASKS
 
@@ -116,14 +156,16 @@ def _monitor(task: str) -> str:
     return f"val_{TASKS[task].monitor}"
 
 
-def study_of(base: TrainConfig, storage: str, sampler: str = "tpe"):
-    """The study named after the base config's task and model (created once)."""
+def study_of(base: TrainConfig, storage: str, sampler: str = "tpe", trials: int = 30):
+    """The study named after the base config's task and model (created once); TPE starts
+    guiding after a third of ``trials`` (3 to 10: Optuna's default start-up is 10)."""
     import optuna
 
     from .experiments.study import _storage
 
-    chosen = optuna.samplers.TPESampler(seed=base.seed) if sampler == "tpe" else \
-        optuna.samplers.RandomSampler(seed=base.seed)
+    startup = max(3, min(10, trials // 3))
+    chosen = optuna.samplers.TPESampler(seed=base.seed, n_startup_trials=startup) \
+        if sampler == "tpe" else optuna.samplers.RandomSampler(seed=base.seed)
     return optuna.create_study(
         study_name=f"tune-{base.task}-{base.model}", storage=_storage(storage),
         direction=_direction(base.task), sampler=chosen, load_if_exists=True,
@@ -139,7 +181,7 @@ def work(base: TrainConfig, space: dict, out: Path, trials: int, storage: str,
 
     from .train import RunError, fit
 
-    study = study_of(base, storage, sampler)
+    study = study_of(base, storage, sampler, trials)
     monitor, maximize = _monitor(base.task), _direction(base.task) == "maximize"
 
     def objective(trial) -> float:
@@ -226,7 +268,9 @@ def run(base: TrainConfig, space: dict, out: str | Path, trials: int, storage: s
     out.mkdir(parents=True, exist_ok=True)
     storage = storage or f"sqlite:///{out.resolve() / 'study.db'}"
     started = time.perf_counter()
-    study_of(base, storage, sampler)  # created once, before the workers race to it
+    study = study_of(base, storage, sampler, trials)  # once, before the workers race to it
+    if not study.trials:
+        study.enqueue_trial(default_trial(base, space))
     if workers > 1:
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))

@@ -170,8 +170,11 @@ def _cells(rows: list[dict], key: str, metric: str) -> list[dict]:
 
 def write_table(spec: Table, runs: list[Run], out: Path, scale: str, command: str,
                 seconds: float, reused: int) -> list[dict]:
-    """<folder>.csv (one row per run), <folder>.json (runs, cells, command) and <folder>.md
-    (mean +- std over seeds per cell, the paper's number beside it) from finished runs."""
+    """<folder>.csv (one row per run), <folder>.json (runs, cells, command), <folder>.md
+    (mean +- std over seeds per cell, the paper's number beside it) and <folder>.png (the
+    cells with error bars) from finished runs."""
+    from .. import plots
+
     key, metric = spec.key, spec.metric
     rows = []
     for run in runs:
@@ -239,6 +242,8 @@ def write_table(spec: Table, runs: list[Run], out: Path, scale: str, command: st
               f"(wall time of this call: {seconds / 60:.1f} min)."
               f" In brackets: {spec.source}'s number at its full setting."]
     (out / f"{spec.folder}.md").write_text("\n".join(lines) + "\n")
+    plots.paper_table(cells, key, metric, out / f"{spec.folder}.png",
+                      f"{spec.source}, scale {scale}: mean +- std over seeds", LABELS)
     (out / f"{spec.folder}.json").write_text(json.dumps(
         {"command": command, "scale": scale, "metric": metric, "key": key, "runs": rows,
          "cells": cells, "trained": trained, "reused": reused}, indent=1, default=str))

@@ -22,6 +22,9 @@ class Task(nn.Module):
     monitor: str = "loss"  # the validation metric that picks the best checkpoint
     metric: str = "loss"  # the task's own test metric beside the loss (psnr, accuracy, ...)
     maximize: bool = False
+    # the unfolding models' step 1/c (Sista: 1/alpha) where the task fixes one (paper 000
+    # Sec. 4.1: c = 1); None: the model's default (the Lipschitz constant ||A D||_2^2)
+    unfolding_step: float | None = None
     model: nn.Module
     model_name: str
 

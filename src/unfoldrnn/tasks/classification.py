@@ -36,6 +36,7 @@ class ClassificationTask(Task):
     metric = "accuracy"
     monitor = "accuracy"
     maximize = True
+    unfolding_step = 1.0  # paper 000 Sec. 4.1
 
     def __init__(self, model: str, input_size: int = 32, num_classes: int = 12,
                  hidden_size: int = 100, num_layers: int = 3, seed: int = 0, **model_kw):
@@ -43,7 +44,7 @@ class ClassificationTask(Task):
         self.model_name, self.num_classes = model, num_classes
         torch.manual_seed(seed)
         if model in UNFOLDING_MODELS:
-            model_kw.setdefault("alpha" if model == "sista" else "c", 1.0)  # paper 000 Sec. 4.1
+            model_kw.setdefault("alpha" if model == "sista" else "c", self.unfolding_step)
         if model == "spectralrnn":  # the reference code's reflectors (paper 000 ran it)
             model_kw.setdefault("truncated", True)
         self.model = build(model, input_size, hidden_size, num_layers, **model_kw)

@@ -77,6 +77,7 @@ class LanguageModelTask(Task):
     metric = "perplexity"
     monitor = "perplexity"
     maximize = False
+    unfolding_step = 1.0  # paper 000 Sec. 4.1
 
     def __init__(self, model: str, vocab_size: int, embedding_size: int = 100,
                  hidden_size: int = 100, num_layers: int = 3, bptt: int = 35,
@@ -88,7 +89,7 @@ class LanguageModelTask(Task):
         self.carry_state = default_carry_state(model) if carry_state is None else carry_state
         torch.manual_seed(seed)
         if model in UNFOLDING_MODELS:
-            model_kw.setdefault("alpha" if model == "sista" else "c", 1.0)  # paper 000 Sec. 4.1
+            model_kw.setdefault("alpha" if model == "sista" else "c", self.unfolding_step)
         if binary_codes is not None:  # fixed inputs x_t in [0, 1]^bits (paper 002 Sec. 6)
             self.embedding = nn.Embedding.from_pretrained(binary_codes, freeze=True)
             embedding_size = binary_codes.shape[1]
