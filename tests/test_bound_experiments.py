@@ -45,6 +45,40 @@ def test_table4_writes_bounds_over_the_gamma_grid(tmp_path, speech_root, monkeyp
     assert len(json.loads((folder / "table4.json").read_text())) == 6
 
 
+def test_table4_seeds_give_separate_reusable_runs_and_their_mean_and_std(tmp_path, speech_root,
+                                                                          monkeypatch):
+    import statistics
+
+    monkeypatch.setitem(bx.SCALES["cpu"], "table4", {"epochs": 1, "hidden_size": 8,
+                                                     "batch_size": 12})
+    monkeypatch.setattr(bx, "MONTE_CARLO", {"draws": 1, "steps": 2, "restarts": 1})
+    monkeypatch.setattr(bx, "TABLE4_LAMBDAS", (0.52,))
+    trained = []
+    rows = bx.run_table4(str(speech_root), tmp_path, progress=False, seeds=2,
+                         log=lambda line: trained.append(line))
+    folder = tmp_path / "paper000-table4"
+    assert [(r["model"], r["seed"]) for r in rows] == [
+        ("reweighted", 0), ("reweighted", 1), ("l1l1", 0), ("l1l1", 1)]
+    for r in rows:
+        name = f"{r['model']}-0.52" + (f"-seed{r['seed']}" if r["seed"] else "")
+        config = json.loads((folder / name / "config.json").read_text())
+        assert config["seed"] == r["seed"]
+    assert rows[0]["test_accuracy"] != rows[1]["test_accuracy"] or \
+        rows[0]["rademacher"] != rows[1]["rademacher"]  # two seeds, two runs
+    table = (folder / "table4.md").read_text()
+    accuracies = [r["test_accuracy"] for r in rows if r["model"] == "l1l1"]
+    bounds_ = [r["rademacher"] for r in rows if r["model"] == "l1l1"]
+    assert (f"| l1l1 | 0.52 | 2 | {statistics.fmean(accuracies):.3g} +- "
+            f"{statistics.stdev(accuracies):.3g} | {statistics.fmean(bounds_):.3g} +- "
+            f"{statistics.stdev(bounds_):.3g} |") in table
+    assert "--seeds 2" in table
+    mtimes = {p: p.stat().st_mtime for p in folder.glob("*/metrics.json")}
+    again = bx.run_table4(str(speech_root), tmp_path, progress=False, seeds=2,
+                          log=lambda *_: None)
+    assert [r["test_accuracy"] for r in again] == [r["test_accuracy"] for r in rows]
+    assert {p: p.stat().st_mtime for p in folder.glob("*/metrics.json")} == mtimes  # reused
+
+
 def test_noise_experiment_summarises_seeds(tmp_path, speech_root, monkeypatch):
     monkeypatch.setitem(bx.SCALES["cpu"], "noise", {"epochs": 1, "hidden_size": 8,
                                                     "batch_size": 12})

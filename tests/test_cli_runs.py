@@ -228,7 +228,29 @@ def test_every_command_works_on_every_task_or_says_it_does_not(tmp_path):
             assert report["rademacher"] > 0
 
 
-@pytest.mark.parametrize("extra", [["--collect"], ["--workers", "2"], ["--seeds", "2"]])
+def test_the_seed_helpers_of_the_special_tables():
+    from unfoldrnn.experiments.seeds import mean_std, seed_list, seed_summary, seeded
+
+    assert seed_list(None, (0, 1, 2)) == (0, 1, 2) and seed_list(2, (0,)) == (0, 1)
+    with pytest.raises(ValueError, match="--seeds"):
+        seed_list(0, (0,))
+    assert (seeded("gru-3", 0), seeded("gru-3", 2)) == ("gru-3", "gru-3-seed2")
+    mean, std, n = mean_std([1.0, 2.0, float("nan"), 6.0, float("inf")])
+    assert (mean, n) == (3.0, 3) and std == pytest.approx(statistics.stdev([1.0, 2.0, 6.0]))
+    assert mean_std([5.0]) == (5.0, 0.0, 1)
+    rows = [{"m": "a", "seed": 0, "x": 1.0}, {"m": "b", "seed": 0, "x": 7.0},
+            {"m": "a", "seed": 1, "x": 3.0}]
+    assert seed_summary(rows, ("m",), ("x",)) == [
+        {"m": "a", "seeds": [0, 1], "x": (2.0, statistics.stdev([1.0, 3.0]), 2)},
+        {"m": "b", "seeds": [0], "x": (7.0, 0.0, 1)}]
+
+
+def test_the_noise_experiment_refuses_one_seed(tmp_path):
+    refused(unfoldrnn("reproduce", "paper003-noise", "--data", tmp_path, "--out", tmp_path,
+                      "--seeds", "1"), "--seeds >= 2")
+
+
+@pytest.mark.parametrize("extra", [["--collect"], ["--workers", "2"], ["--values", "1"]])
 def test_special_tables_refuse_the_paper_tables_flags_in_one_line(tmp_path, extra):
     refused(unfoldrnn("reproduce", "certified", "--data", tmp_path, "--out", tmp_path, *extra),
             "certified", extra[0])

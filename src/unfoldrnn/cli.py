@@ -308,7 +308,7 @@ def cmd_reproduce(args) -> int:
     if args.table in SPECIAL_TABLES:
         used = [flag for flag, on in (("--collect", args.collect), ("--storage", args.storage),
                                       ("--workers", args.workers and
-                                       args.table != "certificates"), ("--seeds", args.seeds),
+                                       args.table != "certificates"),
                                       ("--values", args.values), ("--models", args.models),
                                       ("--tuned", args.tuned),
                                       ("--set", args.set)) if on]
@@ -330,7 +330,8 @@ def cmd_reproduce(args) -> int:
                    "paper002-families": run_families,
                    "certificates": lambda *a, **kw: run_certificates(  # cells in processes
                        *a, **kw, workers=args.workers or 1)}
-        special[args.table](args.data, args.out, args.scale, progress=not args.quiet)
+        seeds = {} if args.seeds is None else {"seeds": args.seeds}  # else the table's own
+        special[args.table](args.data, args.out, args.scale, progress=not args.quiet, **seeds)
         print(f"wrote {args.out}/{args.table}/ in {(time.perf_counter() - started) / 60:.1f} "
               "min")
         return 0
@@ -807,7 +808,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, metavar="N",
                    help="train every cell with N seeds (the config's seed, default 0, and "
                    "the N - 1 after it; each seed a run folder of its own) and print mean "
-                   "+- std over them (default 1)")
+                   "+- std over them (default 1; the special tables: seeds 0..N-1, by "
+                   "default their own: one for paper000-table4, certified and paper002-fig4, "
+                   "3 for the families and certificates, 5 for paper003-noise)")
     p.add_argument("--worker-of-parent", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_reproduce)
 

@@ -32,6 +32,7 @@ from ..bounds import (
 from ..bounds.montecarlo import rademacher_estimate, unfolding_class
 from ..config import TrainConfig
 from ..train import build_data, load_run, train_run
+from .seeds import seed_list, seed_summary, seeded, summary_lines
 
 # Paper 000 Table 4 (Google-30): the R_S upper bounds; of the accuracies the OCR keeps only
 # l1-l1-RNN's 73.5% at lambda = 3.73 (Sec. 4.4 text) and reweighted-RNN's 2.4-point drop from
@@ -112,9 +113,9 @@ def classifier_bound(run_dir: Path, gammas=GAMMAS, delta: float = 0.05,
 
 
 def run_table4(data: str, out: str | Path, scale: str = "cpu", classes: str = "google12",
-               progress: bool = True, log=print) -> list[dict]:
-    """Train the six regularised single-layer classifiers and write table4.md/.csv/.json
-    and fig3.png into OUT/paper000-table4."""
+               progress: bool = True, log=print, seeds: int | None = None) -> list[dict]:
+    """Train the six regularised single-layer classifiers (each with ``seeds`` seeds,
+    default one) and write table4.md/.csv/.json and fig3.png into OUT/paper000-table4."""
     from .. import plots
 
     folder = Path(out) / "paper000-table4"
@@ -122,27 +123,31 @@ def run_table4(data: str, out: str | Path, scale: str = "cpu", classes: str = "g
     rows = []
     for model in ("reweighted", "l1l1"):
         for k, lam in enumerate(TABLE4_LAMBDAS):
-            config = TrainConfig.from_dict({
-                **SCALES[scale]["table4"], "task": "classification", "data": data,
-                "classes": classes, "model": model, "num_layers": 1, "bound_lambda": lam})
-            run_dir = folder / f"{model}-{lam}"
-            log(f"[paper000-table4] {model} lambda={lam}")
-            seconds = train_run(config, run_dir, progress)["train_seconds"]
-            result = classifier_bound(run_dir, monte_carlo=True)
-            rows.append({"model": model, "lambda": lam, **result, "train_seconds": seconds,
-                         "paper_rademacher": TABLE4_BOUNDS[model][k],
-                         "paper_accuracy": TABLE4_ACCURACY.get((model, lam))})
+            for seed in seed_list(seeds, (0,)):
+                config = TrainConfig.from_dict({
+                    **SCALES[scale]["table4"], "task": "classification", "data": data,
+                    "classes": classes, "model": model, "num_layers": 1, "bound_lambda": lam,
+                    "seed": seed})
+                run_dir = folder / seeded(f"{model}-{lam}", seed)
+                log(f"[paper000-table4] {model} lambda={lam} seed={seed}")
+                seconds = train_run(config, run_dir, progress)["train_seconds"]
+                result = classifier_bound(run_dir, monte_carlo=True)
+                rows.append({"model": model, "lambda": lam, "seed": seed, **result,
+                             "train_seconds": seconds,
+                             "paper_rademacher": TABLE4_BOUNDS[model][k],
+                             "paper_accuracy": TABLE4_ACCURACY.get((model, lam))})
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "table4.json").write_text(json.dumps(rows, indent=1))
-    columns = ("model", "lambda", "test_accuracy", "paper_accuracy", "rademacher",
+    columns = ("model", "lambda", "seed", "test_accuracy", "paper_accuracy", "rademacher",
                "paper_rademacher", "monte_carlo", "best_gamma", "best_bound", "least_bound",
                "head_free_floor", "sample_size_to_certify")
     with open(folder / "table4.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    plots.bound_vs_margin(rows, folder / "fig3.png")
-    _write_table4_md(rows, folder, data, classes, scale, time.perf_counter() - started)
+    plots.bound_vs_margin([r for r in rows if r["seed"] == rows[0]["seed"]],
+                          folder / "fig3.png")
+    _write_table4_md(rows, folder, data, classes, scale, time.perf_counter() - started, seeds)
     return rows
 
 
@@ -151,7 +156,12 @@ def _size(m: int | None) -> str:
     return "never" if m is None else f"{m:.3g}"
 
 
-def _write_table4_md(rows, folder: Path, data: str, classes: str, scale: str, seconds: float):
+def _seeds_flag(seeds: int | None) -> str:
+    return f" --seeds {seeds}" if seeds is not None else ""
+
+
+def _write_table4_md(rows, folder: Path, data: str, classes: str, scale: str, seconds: float,
+                     seeds: int | None = None):
     lines = [f"# paper 000 Table 4 and Fig. 3 at scale `{scale}` ({classes})", "",
              "| model | lambda | test acc. % (paper) | R_S upper bound, eq. 15 (paper) | "
              "R_S Monte-Carlo lower estimate | gamma* | bound on test ramp loss at gamma* | "
@@ -161,15 +171,21 @@ def _write_table4_md(rows, folder: Path, data: str, classes: str, scale: str, se
     for r in rows:
         i = r["gammas"].index(r["best_gamma"])
         paper_acc = f" ({r['paper_accuracy']})" if r["paper_accuracy"] else ""
-        lines.append(f"| {r['model']} | {r['lambda']} | {r['test_accuracy']:.2f}{paper_acc} | "
+        model = r["model"] + (f" (seed {r['seed']})" if r["seed"] else "")
+        lines.append(f"| {model} | {r['lambda']} | {r['test_accuracy']:.2f}{paper_acc} | "
                      f"{r['rademacher']:.3g} ({r['paper_rademacher']:.3g}) | "
                      f"{r['monte_carlo']:.3g} | {r['best_gamma']:.3g} | {r['best_bound']:.3g} | "
                      f"{r['train_ramp'][i]:.3f} / {r['test_ramp'][i]:.3f} | "
                      f"{r['least_bound']:.3g} | {r['head_free_floor']:.3g} | "
                      f"{_size(r['sample_size_to_certify'])} |")
+    if len({r["seed"] for r in rows}) > 1:
+        lines += ["", "Mean +- std over seeds:", "", *summary_lines(
+            seed_summary(rows, ("model", "lambda"), TABLE4_SUMMARY), ("model", "lambda"),
+            TABLE4_SUMMARY)]
     train_minutes = sum(r["train_seconds"] for r in rows) / 60
     lines += ["", f"Made by `unfoldrnn reproduce paper000-table4 --scale {scale} --out "
-                  f"{folder.parent} --data {data}`: training time summed over the runs "
+                  f"{folder.parent} --data {data}{_seeds_flag(seeds)}`: training time summed "
+                  "over the runs "
                   f"{train_minutes:.1f} min; this call {seconds / 60:.1f} min.",
               f"Setting: single-layer models, h = 100, {SCALES[scale]['table4']}, the rest as "
               "paper 000 Sec. 4.1; loss = cross-entropy + lambda ||W_1||_{1,inf}; delta = "
@@ -189,12 +205,17 @@ def _write_table4_md(rows, folder: Path, data: str, classes: str, scale: str, se
     (folder / "table4.md").write_text("\n".join(lines) + "\n")
 
 
+TABLE4_SUMMARY = {"test_accuracy": "test acc. %", "rademacher": "R_S bound (eq. 15)",
+                  "best_bound": "bound at gamma*", "least_bound": "least bound"}
+
+
 def run_certified(data: str, out: str | Path, scale: str = "cpu", classes: str = "google12",
-                  progress: bool = True, log=print) -> list[dict]:
+                  progress: bool = True, log=print, seeds: int | None = None) -> list[dict]:
     """The certified recipe across regularisers: for each (lambda, lambda_u, epochs) of
     ``CERTIFIED_RUNS`` train the recipe and bound its last epoch's weights: eq. 15, eq. 18
     at its exact best margin, the floor no head can beat on the codes and the sample size
-    at which the margins would certify. Writes OUT/certified/certified.md/.json/.png.
+    at which the margins would certify; each with ``seeds`` seeds (default one). Writes
+    OUT/certified/certified.md/.json/.png.
     The recipe has one scale (``scale`` is taken for reproduce's interface and not used)."""
     from .. import plots
 
@@ -202,24 +223,32 @@ def run_certified(data: str, out: str | Path, scale: str = "cpu", classes: str =
     started = time.perf_counter()
     rows = []
     for lam, lam_u, epochs in CERTIFIED_RUNS:
-        config = TrainConfig.from_dict({**CERTIFIED, "data": data, "classes": classes,
-                                        "bound_lambda": lam, "bound_lambda_u": lam_u,
-                                        "epochs": epochs})
-        run_dir = folder / (f"lambda-{lam}" + (f"-u{lam_u}" if lam_u else "")
-                            + (f"-e{epochs}" if epochs != 250 else ""))
-        log(f"[certified] lambda={lam} lambda_u={lam_u} epochs={epochs}")
-        seconds = train_run(config, run_dir, progress)["train_seconds"]
-        result = classifier_bound(run_dir, monte_carlo=True, checkpoint="last")
-        rows.append({"lambda": lam, "lambda_u": lam_u, "epochs": epochs, **result,
-                     "train_seconds": seconds})
+        for seed in seed_list(seeds, (0,)):
+            config = TrainConfig.from_dict({**CERTIFIED, "data": data, "classes": classes,
+                                            "bound_lambda": lam, "bound_lambda_u": lam_u,
+                                            "epochs": epochs, "seed": seed})
+            name = (f"lambda-{lam}" + (f"-u{lam_u}" if lam_u else "")
+                    + (f"-e{epochs}" if epochs != 250 else ""))
+            run_dir = folder / seeded(name, seed)
+            log(f"[certified] lambda={lam} lambda_u={lam_u} epochs={epochs} seed={seed}")
+            seconds = train_run(config, run_dir, progress)["train_seconds"]
+            result = classifier_bound(run_dir, monte_carlo=True, checkpoint="last")
+            rows.append({"lambda": lam, "lambda_u": lam_u, "epochs": epochs, "seed": seed,
+                         **result, "train_seconds": seconds})
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "certified.json").write_text(json.dumps(rows, indent=1))
-    plots.certified_sweep(rows, folder / "certified.png")
-    _write_certified_md(rows, folder, data, time.perf_counter() - started)
+    plots.certified_sweep([r for r in rows if r["seed"] == rows[0]["seed"]],
+                          folder / "certified.png")
+    _write_certified_md(rows, folder, data, time.perf_counter() - started, seeds)
     return rows
 
 
-def _write_certified_md(rows, folder: Path, data: str, seconds: float):
+CERTIFIED_SUMMARY = {"test_accuracy": "test acc. %", "rademacher": "R_S bound (eq. 15)",
+                     "least_bound": "least eq. 18", "head_free_floor": "any head's floor"}
+
+
+def _write_certified_md(rows, folder: Path, data: str, seconds: float,
+                        seeds: int | None = None):
     lines = ["# The certified recipe across regularisers (reweighted-RNN, d = 1, Google-12)", "",
              "| lambda | lambda_u | epochs | test acc. % | alpha_1 | beta_1 | "
              "R_S bound (eq. 15) | median \\|h_T\\|_2 / R_S | least eq. 18 (gamma) | "
@@ -227,15 +256,21 @@ def _write_certified_md(rows, folder: Path, data: str, seconds: float):
              "m that would certify at it |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['lambda']} | {r['lambda_u']} | {r['epochs']} | "
+        epochs = f"{r['epochs']}" + (f" (seed {r['seed']})" if r["seed"] else "")
+        lines.append(f"| {r['lambda']} | {r['lambda_u']} | {epochs} | "
                      f"{r['test_accuracy']:.1f} | "
                      f"{r['alphas'][0]:.3f} | {r['betas'][0]:.3f} | {r['rademacher']:.3g} | "
                      f"{r['code_ratio']:.3g} | {r['least_bound']:.3g} ({r['least_gamma']:.3g}) | "
                      f"{r['head_free_floor']:.3g} | {_size(r['sample_size_to_certify'])} | "
                      f"{r['monte_carlo']:.3g} | {_size(r['sample_size_at_estimate'])} |")
+    if len({r["seed"] for r in rows}) > 1:
+        by = ("lambda", "lambda_u", "epochs")
+        lines += ["", "Mean +- std over seeds:", "", *summary_lines(
+            seed_summary(rows, by, tuple(CERTIFIED_SUMMARY)), by, CERTIFIED_SUMMARY)]
     minutes = sum(r["train_seconds"] for r in rows) / 60
     lines += ["", f"Made by `unfoldrnn reproduce certified --out {folder.parent} --data "
-                  f"{data}`: training time summed over the runs {minutes:.1f} min; this call "
+                  f"{data}{_seeds_flag(seeds)}`: training time summed over the runs "
+                  f"{minutes:.1f} min; this call "
                   f"{seconds / 60:.1f} min.",
               f"Recipe: {CERTIFIED}, loss = cross-entropy + lambda ||W_1||_1,inf + lambda_u "
               "||U_1||_1,inf; the last epoch's weights (checkpoint selection by accuracy picks "
@@ -253,8 +288,10 @@ def _write_certified_md(rows, folder: Path, data: str, seconds: float):
 
 
 def run_noise(data: str, out: str | Path, scale: str = "cpu", classes: str = "google12",
-              progress: bool = True, log=print) -> list[dict]:
-    """Paper 003's noise experiment on speech features; writes OUT/paper003-noise/."""
+              progress: bool = True, log=print, seeds: int | None = None) -> list[dict]:
+    """Paper 003's noise experiment on speech features over ``seeds`` seeds (default
+    ``NOISE_SEEDS``; at least 2: its spread is part of the result); writes
+    OUT/paper003-noise/."""
     from .. import plots
 
     folder = Path(out) / "paper003-noise"
@@ -263,8 +300,12 @@ def run_noise(data: str, out: str | Path, scale: str = "cpu", classes: str = "go
     base = {**SCALES[scale]["noise"], "task": "classification", "data": data,
             "classes": classes, "model": "rnn", "num_layers": 1,
             "model_options": {"nonlinearity": "relu", "bias": False}}
+    chosen = seed_list(seeds, NOISE_SEEDS)
+    if len(chosen) < 2:
+        raise ValueError("paper003-noise needs --seeds >= 2: it reports the standard error "
+                         "of the generalization error over seeds")
     for sigma in NOISE_SIGMAS:
-        for seed in NOISE_SEEDS:
+        for seed in chosen:
             config = TrainConfig.from_dict({**base, "input_noise": sigma, "seed": seed})
             run_dir = folder / f"sigma-{sigma}-seed-{seed}"
             log(f"[paper003-noise] sigma={sigma} seed={seed}")
@@ -290,14 +331,16 @@ def run_noise(data: str, out: str | Path, scale: str = "cpu", classes: str = "go
                                                    "summary": summary}, indent=1))
     plots.noise_experiment(summary, lam, folder / "noise.png")
     lines = ["# paper 003 noise experiment (Sec. 3.3, Fig. 1-2) on speech features", "",
-             "| sigma | generalization error (mean +- s.e., 5 seeds) | test error | "
+             f"| sigma | generalization error (mean +- s.e., {len(chosen)} seeds) | "
+             "test error | "
              "sqrt(1 / (lambda_min + sigma^2)) |", "|---|---|---|---|"]
     lines += [f"| {s['sigma']} | {s['mean']:.4f} +- {s['stderr']:.4f} | "
               f"{s['test_error']:.4f} | {s['bound_factor']:.3g} |" for s in summary]
     lines += ["", f"lambda_min(E[x x^T]) of the normalised training features (x in R^(99*32), "
                   f"T = 99): {lam:.3g}.",
               f"Made by `unfoldrnn reproduce paper003-noise --scale {scale} --out "
-              f"{folder.parent} --data {data}`: training time summed over the runs "
+              f"{folder.parent} --data {data}{_seeds_flag(seeds)}`: training time summed over "
+              "the runs "
               f"{sum(r['train_seconds'] for r in rows) / 60:.1f} min; this call "
               f"{(time.perf_counter() - started) / 60:.1f} min.",
               f"Setting: one-layer ReLU RNN without biases (paper 003's g_t = U x_t + W h_(t-1))"
@@ -328,25 +371,43 @@ FIG4_SCALES = {"cpu": {"epochs": 2, "max_train_tokens": 300_000, "max_eval_token
                "paper": {"epochs": 40}}
 
 
-def run_fig4(data: str, out: str | Path, scale: str = "cpu", progress: bool = True,
-             log=print) -> dict:
-    """Train paper 002's vanilla RNN on WikiText-2 and compare its four complexity bounds
-    (``bounds.section6_bounds``); writes OUT/paper002-fig4/ (fig4.md, .json, .png)."""
-    from .. import plots
+FIG4_SUMMARY = {"ours": "Thm 2 (ours)", "bound1": "bound 1", "bound2": "bound 2",
+                "bound3": "bound 3", "B_U": "B_U", "stable_rank": "stable rank",
+                "test_perplexity": "test perplexity"}
+
+
+def _fig4_bounds(run_dir: Path) -> dict:
     from ..bounds import section6_bounds
+
+    _, task, metrics = load_run(run_dir)
+    rnn = task.model.rnn
+    return {**section6_bounds(rnn.weight_hh_l0, task.head.weight, rnn.weight_ih_l0, 56),
+            "test_perplexity": metrics["test"]["perplexity"],
+            "train_seconds": metrics["train_seconds"]}
+
+
+def run_fig4(data: str, out: str | Path, scale: str = "cpu", progress: bool = True,
+             log=print, seeds: int | None = None) -> dict:
+    """Train paper 002's vanilla RNN on WikiText-2 (``seeds`` seeds, default one) and compare
+    its four complexity bounds (``bounds.section6_bounds``); writes OUT/paper002-fig4/
+    (fig4.md, .json, .png; the figure and the first table: the first seed's run)."""
+    from .. import plots
 
     folder = Path(out) / "paper002-fig4"
     started = time.perf_counter()
-    config = TrainConfig.from_dict({
-        **FIG4_SCALES[scale], "task": "language_model", "data": data, "model": "rnn",
-        "model_options": {"bias": False}, "num_layers": 1, "hidden_size": 128,
-        "embedding_size": 14, "input_encoding": "binary", "bptt": 56, "lr": 3e-3})
-    log("[paper002-fig4] vanilla tanh RNN, h = 128, t = 56")
-    train_run(config, folder / "rnn", progress)
-    _, task, metrics = load_run(folder / "rnn")
-    rnn = task.model.rnn
-    result = {**section6_bounds(rnn.weight_hh_l0, task.head.weight, rnn.weight_ih_l0, 56),
-              "test_perplexity": metrics["test"]["perplexity"], "paper": FIG4_PAPER}
+    runs = []
+    for seed in seed_list(seeds, (0,)):
+        config = TrainConfig.from_dict({
+            **FIG4_SCALES[scale], "task": "language_model", "data": data, "model": "rnn",
+            "model_options": {"bias": False}, "num_layers": 1, "hidden_size": 128,
+            "embedding_size": 14, "input_encoding": "binary", "bptt": 56, "lr": 3e-3,
+            "seed": seed})
+        log(f"[paper002-fig4] vanilla tanh RNN, h = 128, t = 56, seed {seed}")
+        train_run(config, folder / seeded("rnn", seed), progress)
+        runs.append({"seed": seed, **_fig4_bounds(folder / seeded("rnn", seed))})
+    result = {**{k: v for k, v in runs[0].items() if k != "seed"}, "paper": FIG4_PAPER}
+    if len(runs) > 1:
+        result["seeds"] = runs
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "fig4.json").write_text(json.dumps(result, indent=1))
     plots.section6_bounds(result, folder / "fig4.png")
@@ -359,9 +420,14 @@ def run_fig4(data: str, out: str | Path, scale: str = "cpu", progress: bool = Tr
     lines += ["", "| norm | ours | paper 002 Sec. 6 |", "|---|---|---|"]
     lines += [f"| {k} | {result[k]:.4g} | {v} |" for k, v in FIG4_PAPER.items()]
     lines += ["", f"Test perplexity {result['test_perplexity']:.1f} (first "
-                  f"{config.max_eval_tokens or 'all'} test words).",
-              f"Made by `unfoldrnn reproduce paper002-fig4 --scale {scale} --out "
-              f"{folder.parent} --data {data}`: training {metrics['train_seconds'] / 60:.1f} "
+                  f"{config.max_eval_tokens or 'all'} test words)."]
+    if len(runs) > 1:
+        lines += ["", f"Mean +- std over {len(runs)} seeds (the tables above: seed "
+                      f"{runs[0]['seed']}):", "", *summary_lines(
+                          seed_summary(runs, (), tuple(FIG4_SUMMARY)), (), FIG4_SUMMARY)]
+    minutes = sum(r["train_seconds"] for r in runs) / 60
+    lines += [f"Made by `unfoldrnn reproduce paper002-fig4 --scale {scale} --out "
+              f"{folder.parent} --data {data}{_seeds_flag(seeds)}`: training {minutes:.1f} "
               f"min; this call {(time.perf_counter() - started) / 60:.1f} min.",
               f"Setting: torch.nn.RNN(14, 128, tanh, no bias), y_t = V h_t over the "
               f"33,278-word vocabulary, windows of t = 56 words, Adam lr 3e-3, "

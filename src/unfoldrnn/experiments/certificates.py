@@ -29,6 +29,7 @@ from pathlib import Path
 from ..bounds.pac_bayes import risk_certificate
 from ..config import TrainConfig
 from ..models import UNFOLDING_MODELS
+from .seeds import seed_list
 
 MODELS = ("gru", "lstm", "fastgrnn", "reweighted", "l1l1")  # cheapest first
 LABELS = {"reweighted": "reweighted-RNN", "l1l1": "l1-l1-RNN", "gru": "GRU", "lstm": "LSTM",
@@ -141,9 +142,11 @@ def summarize(rows: list[dict]) -> dict:
 
 
 def run_certificates(data: str, out: str | Path, scale: str = "cpu", progress: bool = True,
-                     workers: int = 1, models=MODELS, seeds=SEEDS, log=print) -> list[dict]:
+                     workers: int = 1, models=MODELS, seeds: int | tuple = SEEDS,
+                     log=print) -> list[dict]:
     """Every cell (in ``workers`` processes), then OUT/certificates/certificates.{md,json,png}.
-    One scale (``scale`` is taken for reproduce's interface)."""
+    ``seeds``: the seeds, or their number N (0..N-1; ``reproduce --seeds N``). One scale
+    (``scale`` is taken for reproduce's interface)."""
     from .. import plots
 
     started = time.perf_counter()
@@ -151,6 +154,8 @@ def run_certificates(data: str, out: str | Path, scale: str = "cpu", progress: b
     folder = out / "certificates"
     folder.mkdir(parents=True, exist_ok=True)
     data = str(Path(data).resolve())
+    flag = f" --seeds {seeds}" if isinstance(seeds, int) else ""
+    seeds = seed_list(seeds, ()) if isinstance(seeds, int) else tuple(seeds)
     cells = [(m, s) for m in models for s in seeds]
     rows = []
     if workers > 1:
@@ -165,7 +170,8 @@ def run_certificates(data: str, out: str | Path, scale: str = "cpu", progress: b
             rows.append(run_cell(m, s, data, str(out)))
     summary = summarize(rows)
     seconds = time.perf_counter() - started
-    command = f"unfoldrnn reproduce certificates --out {out} --data {data} --workers {workers}"
+    command = (f"unfoldrnn reproduce certificates --out {out} --data {data} --workers "
+               f"{workers}{flag}")
     (folder / "certificates.json").write_text(json.dumps(
         {"command": command, "wall_seconds": seconds, "delta": DELTA, "delta_prime":
          DELTA_PRIME, "paper_bound_clips": PAPER_BOUND_CLIPS, "summary": summary,

@@ -24,6 +24,7 @@ from ..bounds import conv_rnn_bound, lstm_bound, mgu_bound, ramp_loss, rnn_bound
 from ..bounds.spectral import confidence
 from ..config import TrainConfig
 from ..train import build_data, load_run, train_run
+from .seeds import seed_list
 
 FAMILIES = {"rnn": "vanilla RNN (Thm 2)", "mgu": "MGU (Thm 4)", "lstm": "LSTM (Thm 5)",
             "convrnn": "conv RNN (Thm 6)"}
@@ -99,14 +100,16 @@ def measure(run_dir: Path) -> dict:
 
 
 def run_families(data: str, out: str | Path, scale: str = "cpu", progress: bool = True,
-                 log=print) -> list[dict]:
-    """Train every family at the comparison width over the seeds, and at every width with
-    the first seed; measure each; write OUT/paper002-families/ (families.md, .json, .png)."""
+                 log=print, seeds: int | None = None) -> list[dict]:
+    """Train every family at the comparison width over the seeds (``seeds``: 0..N-1, default
+    the scale's), and at every width with the first seed; measure each; write
+    OUT/paper002-families/ (families.md, .json, .png)."""
     from .. import plots
 
     folder = Path(out) / "paper002-families"
     started = time.perf_counter()
-    seeds = SCALES[scale]["seeds"]
+    flag = f" --seeds {seeds}" if seeds is not None else ""
+    seeds = seed_list(seeds, SCALES[scale]["seeds"])
     runs = {}
     for model in FAMILIES:
         main = CONV_WIDTH if model == "convrnn" else WIDTH
@@ -125,11 +128,12 @@ def run_families(data: str, out: str | Path, scale: str = "cpu", progress: bool 
     summary = summarize(rows)
     folder.mkdir(parents=True, exist_ok=True)
     command = (f"unfoldrnn reproduce paper002-families --scale {scale} --out {folder.parent} "
-               f"--data {data}")
+               f"--data {data}{flag}")
     seconds = time.perf_counter() - started
     (folder / "families.json").write_text(json.dumps(
         {"command": command, "wall_seconds": seconds, "gamma": GAMMA, "delta": DELTA,
-         "setting": SCALES[scale], "runs": rows, "summary": summary}, indent=1))
+         "setting": {**SCALES[scale], "seeds": list(seeds)}, "runs": rows,
+         "summary": summary}, indent=1))
     plots.families(rows, folder / "families.png")
     _write_md(rows, summary, folder, command, seconds)
     return rows
