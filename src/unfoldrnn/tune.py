@@ -228,7 +228,8 @@ def summarize(base: TrainConfig, storage: str, out: Path, command: str,
         importances = {}
     best_config = with_params(base, best.params)
     write_toml(best_config.to_dict(), out / "best.toml",
-               header=f"best of {len(done)} trials of `{command}`: "
+               header=f"best of {len(done)} completed trials ({len(study.trials)} in all, "
+                      f"the rest pruned or failed) of `{command}`: "
                       f"{_monitor(base.task)} = {best.value:.6g} (trial {best.number})")
     summary = {"command": command, "wall_seconds": seconds, "direction": study.direction.name,
                "metric": _monitor(base.task), "best_value": best.value,
