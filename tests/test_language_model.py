@@ -239,3 +239,29 @@ def test_a_diverged_language_model_has_infinite_perplexity_not_an_error():
         task.head.weight[0].fill_(-1e4)
     scores = task.evaluate(torch.zeros(41, dtype=torch.long), 2)  # always word 0
     assert scores["loss"] > 700 and scores["perplexity"] == math.inf
+
+
+def test_fastgrnn_does_not_carry_its_state_by_default_because_it_grows(tiny_corpus):
+    """h_t = (sigmoid(zeta) (1 - z) + sigmoid(nu)) h~ + z h_(t-1): with h~ = 1 and a fixed
+    gate z, h_T = c (1 - z^T) / (1 - z), c = sigmoid(zeta) (1 - z) + sigmoid(nu), which for
+    z -> 1 grows like sigmoid(nu) T; a GRU's state stays in [-1, 1]."""
+    from unfoldrnn.models import build
+
+    fast = build("fastgrnn", 4, 6, 1)
+    cell = fast.cells[0]
+    with torch.no_grad():
+        for weight in cell.U.parameters():
+            weight.zero_()  # the gate and the update see the bias only
+        cell.bias_gate.fill_(8.0)  # z = sigmoid(8): a long memory
+        cell.bias_update.fill_(20.0)  # h~ = tanh(20) = 1
+        cell.nu.fill_(2.0)
+    T = 2000
+    h = fast(torch.zeros(1, T, 4))[0][0, -1].double()
+    z = torch.sigmoid(torch.tensor(8.0, dtype=torch.float64))
+    c = torch.sigmoid(torch.tensor(1.0, dtype=torch.float64)) * (1 - z) + \
+        torch.sigmoid(torch.tensor(2.0, dtype=torch.float64))
+    assert torch.allclose(h, c * (1 - z ** T) / (1 - z), rtol=1e-4)
+    assert float(h.min()) > 1000
+    assert float(build("gru", 4, 6, 1)(torch.randn(1, T, 4))[0].abs().max()) <= 1
+    config = TrainConfig(task="language_model", data=str(tiny_corpus), model="fastgrnn")
+    assert config.carry_state is False
