@@ -79,6 +79,7 @@ def test_seeds_give_separate_runs_and_the_table_their_mean_and_std(tmp_path):
     rows = (tmp_path / "table1" / "table1.csv").read_text().splitlines()
     assert len(rows) == 4 and "seed" in rows[0].split(",")
     assert (tmp_path / "table1" / "table1.png").stat().st_size > 1000  # the error-bar plot
+    assert f"* rate = 0.2: sRNN {statistics.fmean(psnr):.4g}" in md  # the ranking line
     again = unfoldrnn(*TABLE, "--set", "epochs=1", "--seeds", "3", "--out", tmp_path)
     assert "0 trained by this call, 3 reused" in (tmp_path / "table1" / "table1.md").read_text()
     assert again.returncode == 0
@@ -226,6 +227,21 @@ def test_every_command_works_on_every_task_or_says_it_does_not(tmp_path):
             assert (run / "plots" / "bound_vs_T.png").exists()
             report = json.loads((run / "bound.json").read_text())
             assert report["rademacher"] > 0
+
+
+def test_a_ranking_is_called_only_where_the_gap_exceeds_the_spread():
+    from unfoldrnn.experiments.sweep import ranking
+
+    def cell(model, mean, std, n=3):
+        return {"model": model, "mean": mean, "std": std, "n": n}
+
+    cells = [cell("lstm", 78.9, 1.0), cell("gru", 87.4, 0.7), cell("fastgrnn", 80.7, 1.2),
+             cell("sista", float("nan"), 0.0, 0)]  # every seed diverged: left out
+    assert ranking(cells, True) == "GRU 87.4 > FastGRNN 80.7 ~ LSTM 78.9"  # 1.8 < 2.2
+    assert ranking([cell("lstm", 1200.0, 50.0), cell("gru", 1100.0, 20.0)], False) == \
+        "GRU 1100 > LSTM 1200"  # perplexity: lower first
+    assert ranking([cell("lstm", 1200.0, 50.0), cell("gru", 1130.0, 20.0)], False) == \
+        "GRU 1130 ~ LSTM 1200"  # 70 = 50 + 20: not more than the spread
 
 
 def test_the_seed_helpers_of_the_special_tables():
