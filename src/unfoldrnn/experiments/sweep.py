@@ -282,7 +282,8 @@ def _rest(spec: Table) -> str:
         return ("the rest as paper 000 Sec. 4.1 (h = 100, A = I, c = 1, Adam with lr 3e-4, "
                 "LSTM and GRU 3e-3, step decay x0.3, batch 100, gradient clip 0.25)")
     return ("the rest as paper 000 Sec. 4.1 (h = 100, embedding 100 = n = n0, A = I, "
-            "c = 1, Adam with lr 3e-4, LSTM and GRU 3e-3, full softmax) and PyTorch's "
+            "c = 1, Adam with lr 3e-4, LSTM and GRU 3e-3, the full softmax unless "
+            "adaptive_softmax) and PyTorch's "
             "word_language_model (batch 20, windows of 35 words, clip 0.25), "
             + ("the state carried from window to window" if spec.fixed.get("carry_state", True)
                else "every window from the initial state (paper 000 Sec. 4.3: the next "
