@@ -302,7 +302,7 @@ def test_a_diverged_run_is_recorded_as_a_result_and_reused(tmp_path, monkeypatch
 
     def diverging(config, run_dir, **kw):
         calls.append(run_dir)
-        raise RunError("training diverged at epoch 4: the loss is nan; lower lr")
+        raise train_module.Diverged("training diverged at epoch 4: the loss is nan; lower lr")
 
     monkeypatch.setattr(train_module, "fit", diverging)
     config = tiny()

@@ -33,6 +33,10 @@ class RunError(RuntimeError):
     """A run folder or checkpoint cannot be used (other run, missing, corrupt)."""
 
 
+class Diverged(RunError):
+    """The training loss became NaN or inf: a result of the run's settings."""
+
+
 class Interrupted(RuntimeError):
     """Training was stopped by the user (Ctrl-C); what was saved is kept."""
 
@@ -349,9 +353,7 @@ def train_run(config: TrainConfig, run_dir: str | Path, progress: bool = False) 
         try:
             fit(config, run_dir, resume=(Path(run_dir) / "checkpoints" / "last.pt").exists(),
                 progress=progress, log=lambda *_: None)
-        except RunError as err:
-            if "diverged" not in str(err):
-                raise
+        except Diverged as err:
             record_divergence(config, Path(run_dir), str(err))
         metrics = finished_metrics(run_dir)
     return metrics
@@ -465,7 +467,7 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
             loss, stats, count = training_loss(ranks.shard(batch))
             value = loss.item()
             if ranks.any(not math.isfinite(value)):  # stop before the step spoils the weights
-                raise RunError(f"training diverged at epoch {epoch + 1}: the loss is {value}; "
+                raise Diverged(f"training diverged at epoch {epoch + 1}: the loss is {value}; "
                                "lower lr or clip, or change lambda1/lambda2")
             objective = loss * ranks.loss_weight(count, loss.device)
             if regularize:

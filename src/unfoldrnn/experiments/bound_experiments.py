@@ -32,7 +32,7 @@ from ..bounds import (
 from ..bounds.montecarlo import rademacher_estimate, unfolding_class
 from ..config import TrainConfig
 from ..train import build_data, load_run, train_run
-from .seeds import seed_list, seed_summary, seeded, summary_lines
+from .seeds import seed_list, seed_summary, seeded, seeds_flag, summary_lines
 
 # Paper 000 Table 4 (Google-30): the R_S upper bounds; of the accuracies the OCR keeps only
 # l1-l1-RNN's 73.5% at lambda = 3.73 (Sec. 4.4 text) and reweighted-RNN's 2.4-point drop from
@@ -156,10 +156,6 @@ def _size(m: int | None) -> str:
     return "never" if m is None else f"{m:.3g}"
 
 
-def _seeds_flag(seeds: int | None) -> str:
-    return f" --seeds {seeds}" if seeds is not None else ""
-
-
 def _write_table4_md(rows, folder: Path, data: str, classes: str, scale: str, seconds: float,
                      seeds: int | None = None):
     lines = [f"# paper 000 Table 4 and Fig. 3 at scale `{scale}` ({classes})", "",
@@ -184,7 +180,7 @@ def _write_table4_md(rows, folder: Path, data: str, classes: str, scale: str, se
             TABLE4_SUMMARY)]
     train_minutes = sum(r["train_seconds"] for r in rows) / 60
     lines += ["", f"Made by `unfoldrnn reproduce paper000-table4 --scale {scale} --out "
-                  f"{folder.parent} --data {data}{_seeds_flag(seeds)}`: training time summed "
+                  f"{folder.parent} --data {data}{seeds_flag(seeds)}`: training time summed "
                   "over the runs "
                   f"{train_minutes:.1f} min; this call {seconds / 60:.1f} min.",
               f"Setting: single-layer models, h = 100, {SCALES[scale]['table4']}, the rest as "
@@ -269,7 +265,7 @@ def _write_certified_md(rows, folder: Path, data: str, seconds: float,
             seed_summary(rows, by, tuple(CERTIFIED_SUMMARY)), by, CERTIFIED_SUMMARY)]
     minutes = sum(r["train_seconds"] for r in rows) / 60
     lines += ["", f"Made by `unfoldrnn reproduce certified --out {folder.parent} --data "
-                  f"{data}{_seeds_flag(seeds)}`: training time summed over the runs "
+                  f"{data}{seeds_flag(seeds)}`: training time summed over the runs "
                   f"{minutes:.1f} min; this call "
                   f"{seconds / 60:.1f} min.",
               f"Recipe: {CERTIFIED}, loss = cross-entropy + lambda ||W_1||_1,inf + lambda_u "
@@ -339,7 +335,7 @@ def run_noise(data: str, out: str | Path, scale: str = "cpu", classes: str = "go
     lines += ["", f"lambda_min(E[x x^T]) of the normalised training features (x in R^(99*32), "
                   f"T = 99): {lam:.3g}.",
               f"Made by `unfoldrnn reproduce paper003-noise --scale {scale} --out "
-              f"{folder.parent} --data {data}{_seeds_flag(seeds)}`: training time summed over "
+              f"{folder.parent} --data {data}{seeds_flag(seeds)}`: training time summed over "
               "the runs "
               f"{sum(r['train_seconds'] for r in rows) / 60:.1f} min; this call "
               f"{(time.perf_counter() - started) / 60:.1f} min.",
@@ -427,7 +423,7 @@ def run_fig4(data: str, out: str | Path, scale: str = "cpu", progress: bool = Tr
                           seed_summary(runs, (), tuple(FIG4_SUMMARY)), (), FIG4_SUMMARY)]
     minutes = sum(r["train_seconds"] for r in runs) / 60
     lines += [f"Made by `unfoldrnn reproduce paper002-fig4 --scale {scale} --out "
-              f"{folder.parent} --data {data}{_seeds_flag(seeds)}`: training {minutes:.1f} "
+              f"{folder.parent} --data {data}{seeds_flag(seeds)}`: training {minutes:.1f} "
               f"min; this call {(time.perf_counter() - started) / 60:.1f} min.",
               f"Setting: torch.nn.RNN(14, 128, tanh, no bias), y_t = V h_t over the "
               f"33,278-word vocabulary, windows of t = 56 words, Adam lr 3e-3, "

@@ -20,7 +20,6 @@ FastGRNN train without a regulariser (no route but PAC-Bayes exists for them her
 from __future__ import annotations
 
 import json
-import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -29,7 +28,7 @@ from pathlib import Path
 from ..bounds.pac_bayes import risk_certificate
 from ..config import TrainConfig
 from ..models import UNFOLDING_MODELS
-from .seeds import seed_list
+from .seeds import mean_std, seed_list, seeds_flag
 
 MODELS = ("gru", "lstm", "fastgrnn", "reweighted", "l1l1")  # cheapest first
 LABELS = {"reweighted": "reweighted-RNN", "l1l1": "l1-l1-RNN", "gru": "GRU", "lstm": "LSTM",
@@ -113,10 +112,6 @@ def run_cell(model: str, seed: int, data: str, out: str) -> dict:
     return row
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 SUMMARY_KEYS = {"test_error": lambda r: r["test_error"],
                 "certificate": lambda r: r["pac_bayes"]["certificate_error"],
                 "stochastic_test_error": lambda r: r["pac_bayes"]["stochastic_test_error"],
@@ -137,7 +132,7 @@ def summarize(rows: list[dict]) -> dict:
         out[model] = {"n": len(group), "chance_error": group[0]["pac_bayes"]["chance_error"]}
         for key, get in SUMMARY_KEYS.items():
             values = [get(r) for r in group]
-            out[model][key] = _mean_std(values) if None not in values else None
+            out[model][key] = mean_std(values)[:2] if None not in values else None
     return out
 
 
@@ -154,7 +149,7 @@ def run_certificates(data: str, out: str | Path, scale: str = "cpu", progress: b
     folder = out / "certificates"
     folder.mkdir(parents=True, exist_ok=True)
     data = str(Path(data).resolve())
-    flag = f" --seeds {seeds}" if isinstance(seeds, int) else ""
+    flag = seeds_flag(seeds if isinstance(seeds, int) else None)
     seeds = seed_list(seeds, ()) if isinstance(seeds, int) else tuple(seeds)
     cells = [(m, s) for m in models for s in seeds]
     rows = []

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from ..bounds import conv_rnn_bound, lstm_bound, mgu_bound, ramp_loss, rnn_bound
 from ..bounds.spectral import confidence
 from ..config import TrainConfig
 from ..train import build_data, load_run, train_run
-from .seeds import seed_list
+from .seeds import mean_std, seed_list, seeds_flag
 
 FAMILIES = {"rnn": "vanilla RNN (Thm 2)", "mgu": "MGU (Thm 4)", "lstm": "LSTM (Thm 5)",
             "convrnn": "conv RNN (Thm 6)"}
@@ -108,7 +107,7 @@ def run_families(data: str, out: str | Path, scale: str = "cpu", progress: bool 
 
     folder = Path(out) / "paper002-families"
     started = time.perf_counter()
-    flag = f" --seeds {seeds}" if seeds is not None else ""
+    flag = seeds_flag(seeds)
     seeds = seed_list(seeds, SCALES[scale]["seeds"])
     runs = {}
     for model in FAMILIES:
@@ -145,9 +144,7 @@ def summarize(rows: list[dict]) -> dict:
     out = {}
     for model in FAMILIES:
         group = [r for r in rows if r["model"] == model and r["main"]]
-        out[model] = {k: (statistics.fmean(r[k] for r in group),
-                          statistics.stdev(r[k] for r in group) if len(group) > 1 else 0.0)
-                      for k in keys}
+        out[model] = {k: mean_std(r[k] for r in group)[:2] for k in keys}
         out[model]["n"] = len(group)
     return out
 

@@ -16,6 +16,11 @@ def seed_list(seeds: int | None, default: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(range(seeds))
 
 
+def seeds_flag(seeds: int | None) -> str:
+    """`` --seeds N`` for a table's command line when ``--seeds`` was given, else ""."""
+    return f" --seeds {seeds}" if seeds is not None else ""
+
+
 def seeded(name: str, seed: int) -> str:
     """The run folder of ``name`` at ``seed``: the name itself for seed 0 (the folders of
     one-seed tables stay reusable), ``<name>-seed<k>`` otherwise."""

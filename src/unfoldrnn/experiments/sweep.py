@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import shlex
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from ..config import TrainConfig
 from ..models import MODELS
 from ..train import RunError, finished_metrics, resolved_data, reusable_metrics, train_run
 from .paper import ALIASES, LABELS, TABLES, Table
+from .seeds import mean_std
 
 # What each scale overrides on top of the task's defaults (the papers' settings).
 SCALES = {
@@ -157,11 +156,9 @@ def _cells(rows: list[dict], key: str, metric: str) -> list[dict]:
         groups.setdefault((r[key], r["model"]), []).append(r)
     cells = []
     for (value, model), group in groups.items():
-        scores = [r[metric] for r in group if not math.isnan(r[metric])]  # NaN: diverged
-        cells.append({"model": model, key: value, "n": len(scores),
-                      "diverged": len(group) - len(scores),
-                      "mean": statistics.fmean(scores) if scores else math.nan,
-                      "std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
+        mean, std, n = mean_std(r[metric] for r in group)  # NaN: diverged, left out
+        cells.append({"model": model, key: value, "n": n, "diverged": len(group) - n,
+                      "mean": mean, "std": std,
                       "seeds": [r["seed"] for r in group],
                       f"paper_{metric}": group[0][f"paper_{metric}"],
                       "parameters": max(r["parameters"] for r in group)})

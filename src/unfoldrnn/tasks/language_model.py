@@ -53,7 +53,8 @@ def detach_state(state):
 # models whose carried state grows without bound over a stream: the unfolding models (the
 # module docstring) and FastGRNN, whose |h_t| <= sigmoid(zeta) + sigmoid(nu) / (1 - z) once
 # its gate z -> 1 (measured on WikiText-2: the state norm of a trained 3-layer FastGRNN grows
-# from 8.6 to 182 over 40 carried windows, training loss 19 nats; results/README.md)
+# from 8.6 to 182 over 40 carried windows, training loss 19 nats;
+# results/fastgrnn-carried-state, tools/carried_state.py)
 UNBOUNDED_STATE = (*UNFOLDING_MODELS, "fastgrnn")
 
 
