@@ -63,13 +63,18 @@ def test_confusion_matrix_by_hand():
 @pytest.mark.parametrize("model", ["reweighted", "l1l1", "sista"])
 def test_unfolding_classifier_is_stable_at_c_1_over_99_steps(model):
     torch.manual_seed(0)
-    task = ClassificationTask(model, 32, 12, 100, 3)
+    task = ClassificationTask(model, 32, 12, 100, 3, init="paper")
     step = "alpha" if model == "sista" else "c"
     assert float(getattr(task.model, step).detach()) == pytest.approx(1.0)  # paper 000 4.1
     assert torch.equal(task.model.A, torch.eye(32))  # A = I, fixed
     assert "A" not in dict(task.model.named_parameters())
     assert float(torch.linalg.matrix_norm(task.model.D.detach(), 2)) ** 2 <= 1.0  # <= c
     codes = task.model(torch.randn(8, 99, 32))[0]
+    assert torch.isfinite(codes).all() and codes.abs().max() < 100
+    scaled = ClassificationTask(model, 32, 12, 100, 3).model  # the default: c = ||D||_2^2
+    lipschitz = float(torch.linalg.matrix_norm(scaled.D.detach(), 2)) ** 2
+    assert float(getattr(scaled, step).detach()) == pytest.approx(lipschitz, rel=1e-5)
+    codes = scaled(torch.randn(8, 99, 32))[0]
     assert torch.isfinite(codes).all() and codes.abs().max() < 100
 
 

@@ -86,7 +86,7 @@ def test_reproduce_writes_the_table_with_the_papers_numbers(tmp_path, monkeypatc
 
 
 def test_demo_reports_the_winner_and_reruns_continue(tmp_path, monkeypatch, capsys):
-    from unfoldrnn import cli
+    from unfoldrnn.cli import demo as cli
 
     monkeypatch.setattr(cli, "DEMO", {"num_sequences": 40, "split": (24, 8, 8),
                                       "hidden_size": 16, "num_layers": 2, "frame_size": 8,

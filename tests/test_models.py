@@ -84,7 +84,8 @@ def test_unknown_model_lists_the_names():
 @pytest.mark.parametrize("cls", [ReweightedRNN, L1L1RNN])
 def test_l1l1_family_matches_the_literal_reference(cls, n):
     torch.manual_seed(1)
-    model = perturb(cls(n, 24, 3, signal_size=16, c=1.0, lambda1=0.1, lambda2=0.2)).double()
+    model = perturb(cls(n, 24, 3, signal_size=16, c=1.0, lambda1=0.1, lambda2=0.2,
+                        init="paper")).double()
     x = torch.randn(5, 6, n, dtype=torch.float64)
     h0 = torch.randn(5, 24, dtype=torch.float64, requires_grad=True)
     for start in (None, h0):
@@ -127,7 +128,8 @@ def test_hand_written_backward_matches_autograd_on_the_reference(cls, n):
 @pytest.mark.parametrize("form", ["explicit", "factored"])
 def test_sista_matches_the_literal_reference(form):
     torch.manual_seed(2)
-    model = perturb(SistaRNN(8, 24, 3, signal_size=16, weight_form=form, lambda1=0.05))
+    model = perturb(SistaRNN(8, 24, 3, signal_size=16, weight_form=form, lambda1=0.05,
+                             init="paper"))
     x = torch.randn(5, 6, 8)
     codes, _ = model(x)
     assert torch.allclose(codes, reference_sista(model, x), atol=1e-5)

@@ -12,9 +12,8 @@ from test_language_model import tiny_corpus  # noqa: F401  (a fixture)
 from test_own_data import time_order_task
 
 from unfoldrnn.cli import main
-from unfoldrnn.models import PRETRAINED, pretrained
-from unfoldrnn.models.pretrained import folder_of
 from unfoldrnn.predict import next_words
+from unfoldrnn.pretrained import PRETRAINED, folder_of, pretrained
 from unfoldrnn.train import build_data
 
 from shared_data import DATA, WHERE

@@ -126,7 +126,8 @@ def test_a_sampled_trial_is_the_base_config_with_its_values():
 
 def test_trial_zero_is_what_the_base_config_would_train_with():
     def default(model, space=None, **keys):
-        base = TrainConfig(task="classification", model=model, data="x", **keys)
+        base = TrainConfig(task="classification", model=model, data="x", preset="paper",
+                           **keys)
         return tune.default_trial(base, space or tune.default_space(base))
 
     assert default("reweighted") == {"lr": 3e-4, "lr_factor": 0.3, "clip": 0.25,
@@ -138,12 +139,18 @@ def test_trial_zero_is_what_the_base_config_would_train_with():
     assert own["model_options.c"] == 2.0 and own["lambda1"] == 0.1
     assert "lr" not in own  # outside the space: the sampler draws it
     assert default("gru", {"lr_step": {"choices": [5, 10]}}) == {}
+    # this library's preset: the scalars follow the data's scale, and are not searched
+    scaled = TrainConfig(task="classification", model="reweighted", data="x")
+    assert tune.default_trial(scaled, tune.default_space(scaled)) == {
+        "lr": 3e-4, "lr_factor": 0.3, "clip": 0.25, "lr_step": 50}
+    assert tune.default_trial(scaled, tune.UNFOLDING_SPACE) == {}  # left to the sampler
 
 
 def test_reproduce_tuned_takes_each_models_best_trial_and_set_wins(tmp_path):
     import json
 
-    from unfoldrnn.cli import _reproduce_overrides, make_parser
+    from unfoldrnn.cli import make_parser
+    from unfoldrnn.cli.sweeps import _reproduce_overrides
     from unfoldrnn.experiments import resolve
     from unfoldrnn.experiments.sweep import table_configs
 

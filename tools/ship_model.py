@@ -1,4 +1,4 @@
-"""Copy a finished run into the package as a shipped model (``unfoldrnn.models.pretrained``).
+"""Copy a finished run into the package as a shipped model (``unfoldrnn.pretrained``).
 
     python tools/ship_model.py RUN_DIR NAME [--checkpoint best|last] [--report FILE.json]
                                             [--half]

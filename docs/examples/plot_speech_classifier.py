@@ -21,7 +21,7 @@ from scipy.io import wavfile
 import unfoldrnn
 from unfoldrnn import plots
 from unfoldrnn.config import TrainConfig
-from unfoldrnn.models import pretrained
+from unfoldrnn.pretrained import pretrained
 from unfoldrnn.tasks import confusion_matrix
 from unfoldrnn.train import build_data, fit, load_run
 

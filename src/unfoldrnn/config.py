@@ -14,47 +14,27 @@ import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from .data import CLASS_SETS
+from .data.own import own_source
 from .models import MODELS
+from .tasks import TASKS as TASK_CLASSES
 
 
 class ConfigError(ValueError):
     """A configuration names an unknown key, model or an invalid value."""
 
 
-TASKS = ("reconstruction", "classification", "language_model")
+TASKS = tuple(TASK_CLASSES)
+PRESETS = ("unfoldrnn", "paper")
 LR_SCHEDULES = ("plateau", "step")
-TASK_KEYS = {
-    "reconstruction": ("rate", "num_sequences", "split", "frame_size", "signal_size",
-                       "measurement"),
-    "classification": ("classes", "num_filters", "num_classes", "class_names"),
-    "language_model": ("embedding_size", "bptt", "adaptive_softmax", "max_train_tokens",
-                       "max_eval_tokens", "input_encoding", "carry_state", "vocab_size"),
-}
+TASK_KEYS = {name: task.keys for name, task in TASK_CLASSES.items()}  # one task's own keys
+SAMPLERS = ("random", "tpe")  # of the (lambda1, lambda2) search (``lambda_search``)
+PRUNERS = ("none", "median")
 
 
 def task_defaults(task: str, model: str) -> dict:
-    """The papers' settings of ``task`` for the keys a config leaves at None."""
-    if task == "reconstruction":  # paper 001 Sec. 4
-        return {"hidden_size": 1024, "data": "embedded", "batch_size": 32, "lr": 3e-4,
-                "lr_schedule": "plateau", "rate": 0.2, "num_sequences": 10000,
-                "frame_size": 16, "track_bound": True}
-    # paper 000 Sec. 4.1: h = 100, Adam 3e-4 (LSTM, GRU 3e-3; the MGU, GRU's one-gate form,
-    # as GRU), x0.3 every 50 epochs
-    common = {"hidden_size": 100, "lr": 3e-3 if model in ("lstm", "gru", "mgu") else 3e-4,
-              "lr_schedule": "step"}
-    if task == "classification":
-        # FastGRNN: 6e-3, the rate `unfoldrnn tune` chose on the validation split (at paper
-        # 000's 3e-4 it stays near 22% in 12 epochs; results/tune/README.md)
-        lr = {"lr": 6e-3} if model == "fastgrnn" else {}
-        return {**common, **lr, "batch_size": 100, "classes": "google12", "num_filters": 32,
-                "track_bound": True}
-    from .tasks.language_model import default_carry_state
-
-    # language model: word_language_model's batch 20 and windows of 35 words
-    return {**common, "batch_size": 20, "embedding_size": 100, "bptt": 35,
-            "adaptive_softmax": False, "max_train_tokens": 0, "max_eval_tokens": 0,
-            "input_encoding": "embedding", "track_bound": False,
-            "carry_state": default_carry_state(model)}
+    """The settings of ``task`` for the keys a config leaves at None (``Task.defaults``)."""
+    return TASK_CLASSES[task].defaults(model)
 
 
 @dataclass
@@ -62,6 +42,10 @@ class TrainConfig:
     """One training run. Defaults (None: the task's, see ``task_defaults``) are the papers'."""
 
     task: str = "reconstruction"  # reconstruction | classification | language_model
+    # unfoldrnn: this library's defaults; paper: the papers' exact settings (classification:
+    # the unfolding models' initialisation of paper 000 Sec. 4.1, with c = 1; the other
+    # tasks use their papers' settings under both presets)
+    preset: str = "unfoldrnn"
     model: str = "reweighted"
     hidden_size: int | None = None  # h (reconstruction 1024, classification 100)
     num_layers: int = 3  # d
@@ -148,6 +132,9 @@ class TrainConfig:
             if self.hidden_size is None:
                 self.hidden_size = self.num_filters or task_defaults(
                     self.task, self.model)["num_filters"]
+        if self.preset not in PRESETS:
+            raise ConfigError(f"unknown preset {self.preset!r}; choose one of: "
+                              f"{', '.join(PRESETS)}")
         defaults = task_defaults(self.task, self.model)
         if own_data(self):  # sizes and splits come from the data (``Task.data_settings``)
             self._check_own_data()
@@ -165,8 +152,6 @@ class TrainConfig:
                 "a WikiText-2 or Penn Treebank folder"
             raise ConfigError(f"{self.task} needs data: {what} (--data)")
         if self.classes is not None:
-            from .data import CLASS_SETS
-
             if self.classes not in CLASS_SETS:
                 raise ConfigError(f"unknown class set {self.classes!r}; choose one of: "
                                   f"{', '.join(CLASS_SETS)}")
@@ -200,8 +185,6 @@ class TrainConfig:
         if self.input_encoding not in (None, "embedding", "binary"):
             raise ConfigError(f"input_encoding must be 'embedding' or 'binary', got "
                               f"{self.input_encoding!r}")
-        from .lambda_search import PRUNERS, SAMPLERS
-
         for name, allowed in (("lambda_search_sampler", SAMPLERS),
                               ("lambda_search_pruner", PRUNERS)):
             if getattr(self, name) not in allowed:
@@ -254,19 +237,16 @@ class TrainConfig:
         return cls(**values)
 
 
+def stored_run_config(values: dict) -> dict:
+    """A run folder's stored config, as the run was made: a run written before the
+    ``preset`` key existed used the papers' settings (preset "paper")."""
+    return {"preset": "paper", **values} if isinstance(values, dict) else values
+
+
 def own_data(config: TrainConfig) -> bool:
     """Is ``config.data`` the user's own arrays or audio folder (``data.own``), rather than
     one of the papers' datasets?"""
-    data = config.data
-    if data is None:
-        return False
-    if config.task == "reconstruction":
-        return data.endswith(".npy") and not Path(data).name.startswith("mnist_test_seq")
-    if config.task == "classification":
-        from .data.own import classification_source
-
-        return classification_source(data) != "speech"
-    return False
+    return own_source(config.task, config.data)
 
 
 def _kinds(hint) -> tuple[type, ...]:

@@ -15,8 +15,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-SAMPLERS = ("random", "tpe")
-PRUNERS = ("none", "median")
+from .config import PRUNERS, SAMPLERS
+
+__all__ = ["search_lambdas", "SAMPLERS", "PRUNERS"]
 LOW, HIGH = 1e-5, 3.0  # paper 001 Sec. 4
 REPORTS = 4  # validation losses a trial reports to the pruner
 

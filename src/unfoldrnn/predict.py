@@ -26,7 +26,7 @@ class PredictError(ValueError):
 def open_model(name_or_dir: str | Path):
     """(config, task in eval mode, run folder) of a run folder or, where no such folder
     exists, a shipped model's name."""
-    from .models.pretrained import PRETRAINED, folder_of
+    from .pretrained import PRETRAINED, folder_of
     from .train import load_run
 
     path = Path(name_or_dir)

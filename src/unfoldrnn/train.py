@@ -1,17 +1,14 @@
 """One training loop: fit, evaluate, checkpoint atomically, resume exactly.
 
-A run folder holds ``config.json``, ``metrics.csv`` / ``metrics.json`` (one row per epoch,
-then the test metrics), and ``checkpoints/{last,best}.pt``. Every epoch shuffles with a
+The run folder's files are ``unfoldrnn.runs``'s. Every epoch shuffles with a
 generator seeded by (seed, epoch), so a run resumed from its last checkpoint computes what
 the uninterrupted run would have computed.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -19,27 +16,44 @@ import torch
 from torch import nn
 
 from .bounds import bound_regularizer, theorem_bound
-from .config import ConfigError, TrainConfig
+from .config import ConfigError, TrainConfig, stored_run_config
 from .distributed import Ranks
 from .lambda_search import search_lambdas
 from .models import UNFOLDING_MODELS
 from .models.graphs import use_cuda_graphs
+from .runs import (
+    CHECKPOINT_VERSION,
+    DIVERGENCE_FACTOR,
+    EXECUTION_KEYS,
+    Diverged,
+    Interrupted,
+    RunError,
+    check_run_dir,
+    check_writable,
+    config_differences,
+    describe_differences,
+    exploded,
+    finished_metrics,
+    load_checkpoint,
+    record_divergence,
+    resolved_data,
+    reusable_metrics,
+    run_dir_epoch,
+    save_checkpoint,
+    write_run_config,
+    write_text,
+)
+from .runs import write_metrics as _write_metrics
 from .tasks import TASKS, Task
 
-CHECKPOINT_VERSION = 1
-
-
-class RunError(RuntimeError):
-    """A run folder or checkpoint cannot be used (other run, missing, corrupt)."""
-
-
-class Diverged(RunError):
-    """The training loss became NaN or inf: a result of the run's settings."""
-
-
-class Interrupted(RuntimeError):
-    """Training was stopped by the user (Ctrl-C); what was saved is kept."""
-
+__all__ = [  # the loop, and the run-folder names users reach through it
+    "fit", "train_run", "load_run", "build_data", "build_task", "evaluate", "resolve_device",
+    "CHECKPOINT_VERSION", "DIVERGENCE_FACTOR", "EXECUTION_KEYS", "Diverged", "Interrupted",
+    "RunError", "check_run_dir", "check_writable", "config_differences",
+    "describe_differences", "exploded", "finished_metrics", "load_checkpoint",
+    "record_divergence", "resolved_data", "reusable_metrics", "run_dir_epoch",
+    "save_checkpoint", "write_run_config",
+]
 
 # ---------------------------------------------------------------- data and task
 
@@ -89,176 +103,6 @@ def bound_of(task: Task, train) -> float | None:
         return None
     with torch.no_grad():
         return theorem_bound(task.model, task.model_inputs(train))
-
-
-# ---------------------------------------------------------------- checkpoints
-
-def save_checkpoint(path: Path, state: dict) -> None:
-    """Write atomically: a crash leaves either the old or the new file, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path, map_location="cpu") -> dict:
-    if not path.exists():
-        raise RunError(f"checkpoint not found: {path}")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as err:  # pickle, zip and torch errors all mean the same to a user
-        raise RunError(f"checkpoint {path} is corrupt or unreadable: {err}") from None
-    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
-        raise RunError(f"checkpoint {path} is not an unfoldrnn checkpoint of version "
-                       f"{CHECKPOINT_VERSION}")
-    return state
-
-
-def _write_metrics(run_dir: Path, history: list[dict], extra: dict) -> None:
-    keys = list(dict.fromkeys(k for row in history for k in row))
-    tmp = run_dir / "metrics.csv.tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(history)
-    os.replace(tmp, run_dir / "metrics.csv")
-    tmp = run_dir / "metrics.json.tmp"
-    tmp.write_text(json.dumps({"epochs": history, **extra}, indent=1))
-    os.replace(tmp, run_dir / "metrics.json")
-
-
-# keys that choose how a run executes, not what it computes: a run resumes under new values
-EXECUTION_KEYS = ("device", "compile_prox", "cuda_graphs", "tensorboard")
-
-
-def resolved_data(value: str | None) -> str | None:
-    """A data source as an absolute path (``embedded`` and None stay as they are), so that a
-    run made with ``--data data/ptb`` is found again from any working directory."""
-    if value is None or value == "embedded":
-        return value
-    return str(Path(value).expanduser().resolve())
-
-
-def _identity(values: dict) -> dict:
-    """What makes two configs the same run (defaults filled in, execution keys left out, the
-    data source resolved)."""
-    full = TrainConfig.from_dict(values).to_dict()
-    full["data"] = resolved_data(full.get("data"))
-    return {k: v for k, v in full.items() if k not in EXECUTION_KEYS}
-
-
-def config_differences(old: dict, new: dict) -> dict[str, tuple]:
-    """{key: (old value, new value)} of the keys in which two run configs differ."""
-    a, b = _identity(old), _identity(new)
-    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
-
-
-def describe_differences(diffs: dict[str, tuple]) -> str:
-    return ", ".join(f"{k}: {old!r} there, {new!r} now" for k, (old, new) in diffs.items())
-
-
-def _read_run_config(config_path: Path) -> dict:
-    try:
-        existing = json.loads(config_path.read_text())
-        _identity(existing)
-    except (ValueError, ConfigError, TypeError):
-        raise RunError(f"{config_path} is corrupt") from None
-    return existing
-
-
-def check_writable(folder: Path) -> None:
-    """Refuse, before any data is loaded, a folder that cannot be created or written: its
-    nearest existing parent is a file, read-only, or not a real file system."""
-    folder = Path(folder)
-    existing = next(p for p in (folder, *folder.parents) if p.exists())
-    if not existing.is_dir():
-        raise RunError(f"cannot write to {folder}: {existing} is a file, not a folder")
-    created = [p for p in (folder, *folder.parents) if not p.exists()]
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".unfoldrnn-write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise RunError(f"cannot write to {folder}: {err.strerror or err}") from None
-    finally:
-        for p in created:  # leave the file system as it was (innermost first)
-            try:
-                p.rmdir()
-            except OSError:
-                pass
-
-
-def check_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> str:
-    """What ``run_dir`` allows for ``config``, checked before anything is loaded or written.
-
-    Returns ``"new"`` (an empty or absent folder), ``"resume"`` (this run, with a checkpoint,
-    ``resume`` given), ``"extend"`` (the same, with ``epochs`` raised) or ``"restart"`` (a run
-    that never finished an epoch: it left no results, so any config may take its place).
-    Another run's folder is refused with the keys that differ."""
-    config_path = run_dir / "config.json"
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunError(f"{run_dir} is a file, not a run folder")
-    check_writable(run_dir)
-    if not config_path.exists():
-        if resume:
-            raise RunError(f"nothing to resume: {config_path} not found")
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise RunError(f"{run_dir} is not empty and holds no run; choose a new --out")
-        return "new"
-    existing = _read_run_config(config_path)
-    has_weights = (run_dir / "checkpoints" / "last.pt").exists()
-    if not has_weights and not (run_dir / "metrics.json").exists():
-        return "restart"
-    diffs = config_differences(existing, config.to_dict())
-    if not has_weights and (resume or not diffs):
-        raise RunError(f"{run_dir} holds {'this' if not diffs else 'a'} run's results without "
-                       "its checkpoints (not kept): nothing to resume; choose a new --out")
-    if not diffs:
-        if not resume:
-            raise RunError(f"{run_dir} already holds this run; pass --resume to continue it")
-        return "resume"
-    if set(diffs) == {"epochs"}:
-        before, now = diffs["epochs"]
-        if now < before:
-            raise RunError(f"{run_dir} holds a run of {before} epochs; it cannot be shortened "
-                           f"to {now} (evaluate a checkpoint instead)")
-        if not resume:
-            raise RunError(f"{run_dir} holds this run with {before} epochs; pass --resume to "
-                           f"extend it to {now}")
-        return "extend"
-    raise RunError(f"{run_dir} already holds another run ({describe_differences(diffs)}); "
-                   "choose a new --out")
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write atomically (a temporary file, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def write_run_config(run_dir: Path, config: TrainConfig) -> None:
-    _write_text(run_dir / "config.json", json.dumps(config.to_dict(), indent=1))
-
-
-def reusable_metrics(config: TrainConfig, run_dir: str | Path) -> dict | None:
-    """The metrics of a finished run of exactly ``config`` in ``run_dir`` (None if none is
-    finished); a finished or started run made with other settings is refused by name."""
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    metrics = finished_metrics(run_dir)  # (committed runs keep their metrics, no weights)
-    started = metrics is not None or (run_dir / "checkpoints" / "last.pt").exists()
-    if not config_path.exists() or not started:
-        return None
-    diffs = config_differences(_read_run_config(config_path), config.to_dict())
-    if diffs:
-        raise RunError(f"{run_dir} holds a run made with other settings "
-                       f"({describe_differences(diffs)}); remove it or choose another --out")
-    return metrics
 
 
 def _check_tensorboard() -> None:
@@ -335,15 +179,6 @@ def fit(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress
         ranks.stop()
 
 
-def finished_metrics(run_dir: str | Path) -> dict | None:
-    """The metrics.json of a finished run (one with test scores), or None."""
-    path = Path(run_dir) / "metrics.json"
-    if not path.exists():
-        return None
-    metrics = json.loads(path.read_text())
-    return metrics if "test" in metrics else None
-
-
 def train_run(config: TrainConfig, run_dir: str | Path, progress: bool = False) -> dict:
     """A finished run's metrics, if ``run_dir`` holds this very config finished; otherwise
     train it quietly (resuming what an interrupted call left) and return its metrics. A run
@@ -354,33 +189,9 @@ def train_run(config: TrainConfig, run_dir: str | Path, progress: bool = False) 
             fit(config, run_dir, resume=(Path(run_dir) / "checkpoints" / "last.pt").exists(),
                 progress=progress, log=lambda *_: None)
         except Diverged as err:
-            record_divergence(config, Path(run_dir), str(err))
+            record_divergence(config, Path(run_dir), str(err), err.epoch)
         metrics = finished_metrics(run_dir)
     return metrics
-
-
-def record_divergence(config: TrainConfig, run_dir: Path, message: str) -> None:
-    """A run whose loss became NaN is a result of its settings: its metrics.json gets
-    ``"diverged"`` (the message) and test scores of NaN, so that a table shows the cell as
-    diverged instead of failing (and a rerun reuses it)."""
-    path = run_dir / "metrics.json"
-    metrics = json.loads(path.read_text()) if path.exists() else {"epochs": []}
-    metrics.update({"config": config.to_dict(), "diverged": message,
-                    "test": {"loss": math.nan, TASKS[config.task].metric: math.nan},
-                    "parameters": 0,
-                    "train_seconds": sum(r["seconds"] for r in metrics.get("epochs", []))})
-    metrics.setdefault("effective_config", config.to_dict())
-    write_run_config(run_dir, config)
-    _write_text(path, json.dumps(metrics, indent=1))
-
-
-def run_dir_epoch(run_dir: Path) -> int:
-    """The last epoch saved in a run folder (0 if none)."""
-    metrics = run_dir / "metrics.json"
-    try:
-        return len(json.loads(metrics.read_text())["epochs"]) if metrics.exists() else 0
-    except (ValueError, KeyError):
-        return 0
 
 
 def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
@@ -410,7 +221,7 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
             extra.pop(key, None)
         # the run's own settings; how it executes, and (extend) its epochs, from this call
         now = {k: v for k, v in config.to_dict().items() if k in (*EXECUTION_KEYS, "epochs")}
-        config = TrainConfig.from_dict({**extra["effective_config"], **now})
+        config = TrainConfig.from_dict({**stored_run_config(extra["effective_config"]), **now})
         extra["config"] = {**extra["config"], "epochs": config.epochs}
     elif config.model in UNFOLDING_MODELS and config.lambda_search_trials > 0:
         search = search_lambdas(config, train, val, device,
@@ -424,7 +235,7 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
     if ranks.main and mode != "resume":
         write_run_config(run_dir, TrainConfig.from_dict(extra["config"]))
         for name, text in TASKS[config.task].run_files(config).items():
-            _write_text(run_dir / name, text)
+            write_text(run_dir / name, text)
     ranks.barrier()
     if config.cuda_graphs:  # the whole task: a parameter shared across the graph's border
         use_cuda_graphs(task)  # (the sensing matrix A) would break the backward's capture
@@ -466,9 +277,11 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
                 batch = task.with_input_noise(batch, config.input_noise, noise)
             loss, stats, count = training_loss(ranks.shard(batch))
             value = loss.item()
-            if ranks.any(not math.isfinite(value)):  # stop before the step spoils the weights
-                raise Diverged(f"training diverged at epoch {epoch + 1}: the loss is {value}; "
-                               "lower lr or clip, or change lambda1/lambda2")
+            extra.setdefault("first_loss", value)
+            if ranks.any(exploded(value, extra["first_loss"])):  # before the step spoils
+                raise Diverged(f"training diverged at epoch {epoch + 1}: the loss is "  # it
+                               f"{value:.4g}, the first batch's {extra['first_loss']:.4g}; "
+                               "lower lr or clip, or change lambda1/lambda2", epoch + 1)
             objective = loss * ranks.loss_weight(count, loss.device)
             if regularize:
                 objective = objective + bound_regularizer(task.model, config.bound_lambda,
@@ -483,6 +296,10 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
             bar.set_postfix(loss=f"{sums['loss'] / seen:.3f}")
         sums, seen = ranks.sum_stats(sums, seen)
         scores = task.evaluate(val)
+        if exploded(scores["loss"], extra["first_loss"]):
+            raise Diverged(f"training diverged at epoch {epoch + 1}: the validation loss is "
+                           f"{scores['loss']:.4g}, the first batch's {extra['first_loss']:.4g}",
+                           epoch + 1)
         if config.lr_schedule == "plateau":
             sched.step(scores["loss"])
         else:
@@ -542,7 +359,7 @@ def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu"):
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     state = load_checkpoint(run_dir / "checkpoints" / f"{which}.pt", map_location=device)
     try:
-        config = TrainConfig.from_dict(state["extra"]["effective_config"])
+        config = TrainConfig.from_dict(stored_run_config(state["extra"]["effective_config"]))
     except ConfigError as err:
         raise RunError(f"{run_dir}: {err}") from None
     task = build_task(config)

@@ -46,9 +46,13 @@ UNFOLDING_SPACE = {"model_options.c": {"low": 0.3, "high": 3.0, "log": True},
 
 
 def default_space(base: TrainConfig) -> dict:
-    """The search space for ``base``'s model and learning-rate schedule."""
+    """The search space for ``base``'s model and learning-rate schedule; the unfolding
+    models' scalars where the task initialises them as its paper does (init="scaled" sets
+    them relative to the codes' scale, which a search over absolute values would undo)."""
+    from .tasks import TASKS
+
     space = {**COMMON_SPACE, **SCHEDULE_SPACE[base.lr_schedule]}
-    if base.model in UNFOLDING_MODELS:
+    if base.model in UNFOLDING_MODELS and TASKS[base.task].unfolding_init(base) == "paper":
         space.update(UNFOLDING_SPACE)
         if base.model == "sista":
             space["model_options.alpha"] = space.pop("model_options.c")
@@ -117,12 +121,15 @@ def _in_space(value, spec: dict) -> bool:
 
 def default_trial(base: TrainConfig, space: dict) -> dict:
     """The values a run of ``base`` uses for the keys of ``space`` (trial 0 of a search):
-    the config's own, else the task's default step (``Task.unfolding_step``) for
-    ``model_options.c``/``alpha``, else the model constructor's default (the lambdas that 0
-    leaves to it). Keys whose default is unknown or outside the space are left out (the
-    sampler draws them)."""
+    the config's own, else (init="paper") the task's default step (``Task.unfolding_step``)
+    for ``model_options.c``/``alpha`` and paper 000's lambdas where 0 leaves them to the
+    model, else the model constructor's default. Keys whose default is unknown (init
+    "scaled": set from the data's scale) or outside the space are left out (the sampler
+    draws them)."""
+    from .models.unfolding import PAPER_LAMBDAS
     from .tasks import TASKS
 
+    paper = TASKS[base.task].unfolding_init(base) == "paper"
     options = base.model_options or {}
     signature = inspect.signature(MODELS[base.model].__init__).parameters
     trial = {}
@@ -130,14 +137,14 @@ def default_trial(base: TrainConfig, space: dict) -> dict:
         if key.startswith("model_options."):
             name = key.split(".", 1)[1]
             value = options.get(name)
-            if value is None and name in ("c", "alpha"):
+            if value is None and name in ("c", "alpha") and paper:
                 value = TASKS[base.task].unfolding_step
             if value is None and name in signature:
                 value = signature[name].default
         else:
             value = getattr(base, key, None)
-            if key in ("lambda1", "lambda2") and not value and key in signature:
-                value = signature[key].default  # 0 leaves the model's default
+            if key in ("lambda1", "lambda2") and not value and paper:
+                value = PAPER_LAMBDAS[key == "lambda2"]  # 0 leaves the model's default
         if value is not None and value is not inspect.Parameter.empty and \
                 _in_space(value, spec):
             trial[key] = value

@@ -58,6 +58,18 @@ def classification_source(data: str | Path) -> str:
     return "speech"
 
 
+def own_source(task: str, data: str | None) -> bool:
+    """Is ``data`` the user's own arrays, sequences or audio folder (this module), rather
+    than one of the papers' datasets, for ``task``?"""
+    if data is None:
+        return False
+    if task == "reconstruction":
+        return str(data).endswith(".npy") and not Path(data).name.startswith("mnist_test_seq")
+    if task == "classification":
+        return classification_source(data) != "speech"
+    return False
+
+
 def note(message: str) -> None:
     print(f"unfoldrnn: {message}", file=sys.stderr)
 

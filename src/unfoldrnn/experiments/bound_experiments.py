@@ -52,7 +52,7 @@ SCALES = {"cpu": {"table4": {"epochs": 15, "lr_step": 10},
 # The certified recipe (configs/certified_speech.toml: the last row) and the regularisers
 # it was chosen among: (bound_lambda, bound_lambda_u, epochs)
 CERTIFIED = {"task": "classification", "model": "reweighted", "num_layers": 1,
-             "hidden_size": 100, "lr_step": 50, "lr_factor": 0.5}
+             "hidden_size": 100, "lr_step": 50, "lr_factor": 0.5, "preset": "paper"}
 CERTIFIED_RUNS = ((3.73, 0.0, 250), (6.0, 0.0, 250), (10.0, 0.0, 250), (15.0, 0.0, 250),
                   (30.0, 0.0, 250), (3.73, 3.73, 250), (6.0, 6.0, 250), (10.0, 10.0, 250),
                   (12.0, 12.0, 250), (20.0, 20.0, 250), (10.0, 10.0, 400))
@@ -127,7 +127,7 @@ def run_table4(data: str, out: str | Path, scale: str = "cpu", classes: str = "g
                 config = TrainConfig.from_dict({
                     **SCALES[scale]["table4"], "task": "classification", "data": data,
                     "classes": classes, "model": model, "num_layers": 1, "bound_lambda": lam,
-                    "seed": seed})
+                    "seed": seed, "preset": "paper"})
                 run_dir = folder / seeded(f"{model}-{lam}", seed)
                 log(f"[paper000-table4] {model} lambda={lam} seed={seed}")
                 seconds = train_run(config, run_dir, progress)["train_seconds"]

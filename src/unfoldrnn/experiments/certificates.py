@@ -53,7 +53,7 @@ def cell_config(model: str, seed: int, data: str) -> TrainConfig:
     setting = RECIPE if model in UNFOLDING_MODELS else \
         {**GATED, "lr": LEARNING_RATES.get(model, GATED["lr"])}
     return TrainConfig.from_dict({"task": "classification", "model": model, "data": data,
-                                  "seed": seed, **setting})
+                                  "seed": seed, "preset": "paper", **setting})
 
 
 def cell_dir(out: Path, model: str, seed: int) -> Path:

@@ -2,14 +2,12 @@
 
 from .convrnn import ConvRNN
 from .mgu import MGU
-from .pretrained import PRETRAINED, pretrained
 from .registry import MODEL_NAMES, MODELS, UNFOLDING_MODELS, build, register_model
 from .stacked import GRU, LSTM, ElmanRNN, FastGRNN, FastRNN, IndRNN, SpectralRNN
 from .unfolding import L1L1RNN, ReweightedRNN, SistaRNN, algorithm1
 
 __all__ = [
-    "build", "MODELS", "MODEL_NAMES", "UNFOLDING_MODELS", "algorithm1", "PRETRAINED",
-    "pretrained", "register_model",
+    "build", "MODELS", "MODEL_NAMES", "UNFOLDING_MODELS", "algorithm1", "register_model",
     "ReweightedRNN", "L1L1RNN", "SistaRNN",
     "ElmanRNN", "LSTM", "GRU", "MGU", "IndRNN", "FastRNN", "FastGRNN", "SpectralRNN", "ConvRNN",
 ]

@@ -26,6 +26,11 @@ from ._unrolled import UnrolledL1L1
 __all__ = ["ReweightedRNN", "L1L1RNN", "SistaRNN", "algorithm1"]
 
 _WEIGHT_FORMS = ("auto", "explicit", "factored")
+INITS = ("scaled", "paper")
+# init="scaled": the prox thresholds (a, b) = (lambda1, lambda2) / c in units of the codes'
+# RMS: little shrinkage to 0, a strong pull to the predicted code P h_{t-1} (docs: defaults)
+THRESHOLDS = (0.01, 0.5)
+PAPER_LAMBDAS = (0.003, 0.02)  # init="paper": (lambda1, lambda2) of paper 000 Sec. 4.1
 
 
 def _positive_log(value: float, name: str) -> nn.Parameter:
@@ -40,8 +45,11 @@ class _Unfolding(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  signal_size: int | None = None, *, A: Tensor | None = None,
                  D: Tensor | None = None, train_A: bool | None = None, train_D: bool = True,
-                 dictionary: str = "uniform", seed: int | None = None):
+                 dictionary: str = "uniform", init: str = "scaled", seed: int | None = None):
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        self.init = init
         check_sizes(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
                     signal_size=signal_size)
         n, h = input_size, hidden_size
@@ -65,8 +73,23 @@ class _Unfolding(nn.Module):
                 D = uniform_dictionary(n0, h, generator=gen)
             else:
                 raise ValueError(f"dictionary must be 'dct' or 'uniform', got {dictionary!r}")
+            if init == "scaled" and isinstance(A, Tensor) and A.shape == (n, n0):
+                D = D * unit_code_scale(A.float() @ D)
         self._register_matrix("D", D, (n0, h), train_D)
-        self.h0 = nn.Parameter(torch.zeros(h))
+        h0 = torch.zeros(h) if init == "paper" else torch.randn(h, generator=gen)
+        self.h0 = nn.Parameter(h0)
+
+    def _default_lambdas(self, lambda1: float | None, lambda2: float | None, step: float
+                         ) -> tuple[float, float]:
+        """The l1 weights left at None: paper 000 Sec. 4.1's (0.003, 0.02) (init="paper"),
+        or THRESHOLDS * step, so that the prox thresholds lambda / c are THRESHOLDS in the
+        codes' units (init="scaled")."""
+        if self.init == "paper":
+            default = PAPER_LAMBDAS
+        else:
+            default = (THRESHOLDS[0] * step, THRESHOLDS[1] * step)
+        return (default[0] if lambda1 is None else lambda1,
+                default[1] if lambda2 is None else lambda2)
 
     def _lipschitz(self) -> float:
         """||A D||_2^2, the Lipschitz constant of the fidelity's gradient: the default step
@@ -119,10 +142,11 @@ class _L1L1Family(_Unfolding):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  signal_size: int | None = None, *, c: float | None = None,
-                 lambda1: float = 0.003, lambda2: float = 0.02,
+                 lambda1: float | None = None, lambda2: float | None = None,
                  compile_prox: bool | str = "auto", **kw):
         super().__init__(input_size, hidden_size, num_layers, signal_size, **kw)
         c = self._lipschitz() if c is None else c
+        lambda1, lambda2 = self._default_lambdas(lambda1, lambda2, c)
         h, d = hidden_size, num_layers
         if compile_prox not in (True, False, "auto"):
             raise ValueError(f"compile_prox must be True, False or 'auto', got {compile_prox!r}")
@@ -201,8 +225,12 @@ class ReweightedRNN(_L1L1Family):
     the coupled W_l, U_l of ``effective_weights`` and the prox ``unfoldrnn.prox.prox_l1l1``.
     Trainable: A (unless frozen), D, P, h0, Z_1..Z_d, g_1..g_d, c, lambda1, lambda2; the
     positive ones (c, lambda, g) are stored as logarithms. Init: Z_l = P = I, g_l = 1,
-    (lambda1, lambda2) = (0.003, 0.02) as in paper 000 Sec. 4.1, and c = ||A D||_2^2 unless
-    given (paper 000 gives c = 1 for its classifiers, which the classification task passes).
+    c = ||A D||_2^2 unless given, and by ``init``: "scaled" (default) scales a generated D so
+    that the codes of unit-variance inputs have unit RMS (``unit_code_scale``), sets
+    (lambda1, lambda2) = THRESHOLDS * c and draws h0 from N(0, 1), which breaks the odd
+    symmetry f(-x) = -f(x) of h0 = 0; "paper": (lambda1, lambda2) = (0.003, 0.02) and h0 = 0
+    as in paper 000 Sec. 4.1 (which gives c = 1 for its classifiers: the classification task
+    passes it with ``preset = "paper"``).
     """
 
     reweighted = True
@@ -227,9 +255,11 @@ class SistaRNN(_Unfolding):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  signal_size: int | None = None, *, alpha: float | None = None,
-                 lambda1: float = 0.003, lambda2: float = 0.02, weight_form: str = "auto", **kw):
+                 lambda1: float | None = None, lambda2: float | None = None,
+                 weight_form: str = "auto", **kw):
         super().__init__(input_size, hidden_size, num_layers, signal_size, **kw)
         alpha = self._lipschitz() if alpha is None else alpha
+        lambda1, lambda2 = self._default_lambdas(lambda1, lambda2, alpha)
         if weight_form not in _WEIGHT_FORMS:
             raise ValueError(f"weight_form must be one of {_WEIGHT_FORMS}, got {weight_form!r}")
         self.weight_form = weight_form
@@ -298,6 +328,18 @@ class SistaRNN(_Unfolding):
             outputs.append(z)
             h_prev = z
         return torch.stack(outputs, dim=1), h_prev
+
+
+def unit_code_scale(AD: Tensor) -> float:
+    """The factor beta that gives the codes of init="scaled" unit RMS: with AD scaled by beta
+    and c = ||beta A D||_2^2, the first code (A D)^T x / c of an input x with independent
+    unit-variance entries has E ||.||^2 / h = ||A D||_F^2 / (h beta^2 ||A D||_2^4) = 1, so
+    beta = ||A D||_F / (sqrt(h) ||A D||_2^2) (and then c = srank(A D) / h)."""
+    AD = AD.detach().double()
+    spectral = float(torch.linalg.matrix_norm(AD, 2))
+    if spectral == 0.0:
+        raise ValueError("A D is zero: the dictionary or sensing matrix has no energy")
+    return float(AD.norm()) / (math.sqrt(AD.shape[1]) * spectral ** 2)
 
 
 def algorithm1(x: Tensor, A: Tensor, D: Tensor, P: Tensor, Z: Tensor, g: Tensor, c, lambda1,

@@ -25,8 +25,21 @@ class Task(nn.Module):
     # the unfolding models' step 1/c (Sista: 1/alpha) where the task fixes one (paper 000
     # Sec. 4.1: c = 1); None: the model's default (the Lipschitz constant ||A D||_2^2)
     unfolding_step: float | None = None
+    keys: tuple[str, ...] = ()  # the config keys that belong to this task alone
     model: nn.Module
     model_name: str
+
+    @classmethod
+    def defaults(cls, model: str) -> dict:
+        """The config values this task gives the keys a config leaves at None: its paper's
+        setting (``TrainConfig.preset`` changes how the task builds its model, not these)."""
+        raise NotImplementedError
+
+    @classmethod
+    def unfolding_init(cls, config) -> str:
+        """How the task initialises an unfolding model (``init`` of ``models.unfolding``):
+        "paper", its paper's setting, unless a task says otherwise."""
+        return "paper"
 
     @classmethod
     def load_data(cls, config, progress: bool = True) -> tuple:

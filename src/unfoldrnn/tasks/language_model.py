@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from ..data import load_corpus
 from ..models import UNFOLDING_MODELS, build
 from .base import Task
+from .classification import paper000_optimiser
 
 
 def batchify(stream: Tensor, columns: int) -> Tensor:
@@ -87,6 +88,16 @@ class LanguageModelTask(Task):
     monitor = "perplexity"
     maximize = False
     unfolding_step = 1.0  # paper 000 Sec. 4.1
+    keys = ("embedding_size", "bptt", "adaptive_softmax", "max_train_tokens",
+            "max_eval_tokens", "input_encoding", "carry_state", "vocab_size")
+
+    @classmethod
+    def defaults(cls, model: str) -> dict:
+        """Paper 000's optimiser with word_language_model's batch 20 and windows of 35 words."""
+        return {**paper000_optimiser(model), "batch_size": 20, "embedding_size": 100,
+                "bptt": 35, "adaptive_softmax": False, "max_train_tokens": 0,
+                "max_eval_tokens": 0, "input_encoding": "embedding", "track_bound": False,
+                "carry_state": default_carry_state(model)}
 
     def __init__(self, model: str, vocab_size: int, embedding_size: int = 100,
                  hidden_size: int = 100, num_layers: int = 3, bptt: int = 35,
@@ -99,6 +110,7 @@ class LanguageModelTask(Task):
         torch.manual_seed(seed)
         if model in UNFOLDING_MODELS:
             model_kw.setdefault("alpha" if model == "sista" else "c", self.unfolding_step)
+            model_kw.setdefault("init", "paper")  # the paper's initialisation works here
         if binary_codes is not None:  # fixed inputs x_t in [0, 1]^bits (paper 002 Sec. 6)
             self.embedding = nn.Embedding.from_pretrained(binary_codes, freeze=True)
             embedding_size = binary_codes.shape[1]

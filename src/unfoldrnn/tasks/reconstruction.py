@@ -15,9 +15,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..config import own_data
 from ..data import DataError, load_mnist, load_official, moving_mnist
-from ..data.own import default_split, load_matrix, load_sequences
+from ..data.own import default_split, load_matrix, load_sequences, own_source
 from ..dictionaries import dct_dictionary
 from ..metrics import psnr
 from ..models import UNFOLDING_MODELS, build
@@ -57,6 +56,7 @@ class ReconstructionTask(Task):
     """Sensing matrix A, a registered model, and the decoder, end to end."""
 
     name = "reconstruction"
+    keys = ("rate", "num_sequences", "split", "frame_size", "signal_size", "measurement")
     metric = "psnr"
 
     def __init__(self, model: str, signal_size: int = 256, rate: float = 0.2,
@@ -84,12 +84,20 @@ class ReconstructionTask(Task):
             step = "alpha" if model == "sista" else "c"
             lipschitz = float(torch.linalg.matrix_norm((self.A @ D).detach(), 2)) ** 2
             model_kw.setdefault(step, lipschitz)
+            model_kw.setdefault("init", "paper")  # the paper's initialisation works here
             self.model = build(model, n, hidden_size, num_layers, signal_size=n0, A=self.A, D=D,
                                train_A=measurement is None, **model_kw)
             self.decoder = None
         else:
             self.model = build(model, n, hidden_size, num_layers, **model_kw)
             self.decoder = nn.Linear(hidden_size, n0)
+
+    @classmethod
+    def defaults(cls, model: str) -> dict:
+        """Paper 001 Sec. 4."""
+        return {"hidden_size": 1024, "data": "embedded", "batch_size": 32, "lr": 3e-4,
+                "lr_schedule": "plateau", "rate": 0.2, "num_sequences": 10000,
+                "frame_size": 16, "track_bound": True}
 
     def forward(self, s: Tensor) -> Tensor:
         """Frames s [B, T, n0] -> reconstructions s_hat [B, T, n0]."""
@@ -123,7 +131,7 @@ class ReconstructionTask(Task):
     def load_data(cls, config, progress: bool = True) -> tuple[Tensor, Tensor, Tensor]:
         """Train / validation / test frames [N, T, n0] of the configured source (your own
         sequences: 80 / 10 / 10 of the file's, in order, unless ``split`` says otherwise)."""
-        if own_data(config):
+        if own_source("reconstruction", config.data):
             flat = load_sequences(config.data)
             a, b, c = config.split or default_split(len(flat))
             if config.signal_size not in (None, flat.shape[-1]):
@@ -145,13 +153,14 @@ class ReconstructionTask(Task):
     @classmethod
     def data_settings(cls, config, splits) -> dict:
         """The signal size n0 and split of your own sequences, for the run's config."""
-        if not own_data(config):
+        if not own_source("reconstruction", config.data):
             return {}
         return {"signal_size": int(splits[0].shape[-1]), "split": [len(s) for s in splits]}
 
     @classmethod
     def from_config(cls, config, train=None, seed: int | None = None, **model_kw):
-        n0 = config.signal_size or (train.shape[-1] if train is not None and own_data(config)
+        own = own_source("reconstruction", config.data)
+        n0 = config.signal_size or (train.shape[-1] if train is not None and own
                                     else config.frame_size ** 2)
         A = load_matrix(config.measurement, n0) if config.measurement else None
         return cls(config.model, n0, config.rate, config.hidden_size, config.num_layers,

@@ -1,6 +1,7 @@
 """Trained models shipped inside the package (each a run folder well under 1 MB: config,
 metrics, bound report and one weights-only checkpoint), made by ``tools/ship_model.py``.
 
+This package sits above ``train`` (it loads runs); the run folders live beside this file.
 ``pretrained(name)`` returns the trained task (model, head, feature normalisation and class
 names) in eval mode; ``unfoldrnn predict NAME INPUT...`` uses it from the command line.
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+
+from ..train import load_run
 
 PRETRAINED = {
     "demo-reweighted": "the demo's reweighted-RNN: compressive video reconstruction of "
@@ -26,14 +29,12 @@ def folder_of(name: str) -> Path:
     if name not in PRETRAINED:
         raise ValueError(f"unknown pretrained model {name!r}; choose one of: "
                          f"{', '.join(PRETRAINED)}")
-    return Path(str(resources.files("unfoldrnn") / "pretrained" / name))
+    return Path(str(resources.files(__name__) / name))
 
 
 def pretrained(name: str):
     """The shipped model ``name`` (one of ``PRETRAINED``) as its trained task, in eval
     mode; ``.config`` is its run's config and ``.metrics`` its recorded metrics."""
-    from ..train import load_run
-
     config, task, metrics = load_run(folder_of(name), "best")
     task.config, task.metrics = config, metrics
     return task.eval()

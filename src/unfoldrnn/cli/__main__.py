@@ -1,0 +1,7 @@
+"""python -m unfoldrnn.cli"""
+
+import sys
+
+from . import main
+
+sys.exit(main())

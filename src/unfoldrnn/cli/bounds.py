@@ -1,0 +1,220 @@
+"""bound, certify: the papers' bounds and the PAC-Bayes certificate of a trained run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..config import TrainConfig, stored_run_config
+from ..models import UNFOLDING_MODELS
+from ..train import RunError
+
+
+def cmd_bound(args) -> int:
+    """Each run's bounds -> RUN_DIR/bound.json; over several runs (seeds of one recipe) also
+    the mean and sample standard deviation of the headline numbers (``--summary FILE``)."""
+    reports = []
+    for run_dir in args.run_dirs:
+        if len(args.run_dirs) > 1:
+            print(f"== {run_dir}")
+        reports.append(_bound_one(args, Path(run_dir)))
+    if len(reports) > 1:
+        summary = _bound_summary(args.run_dirs, reports)
+        for key, (mean, std) in summary["mean_std"].items():
+            print(f"{key}: {mean:.4g} +- {std:.2g} (mean +- std over {len(reports)} runs)")
+        if args.summary:
+            Path(args.summary).write_text(json.dumps(summary, indent=1))
+            print(f"wrote {args.summary}")
+    return 0
+
+
+def _bound_summary(run_dirs, reports: list[dict]) -> dict:
+    import statistics
+
+    keys = [k for k in ("rademacher", "gap", "least_bound", "least_gamma", "strict_bound",
+                        "test_accuracy",
+                        "train_loss")
+            if all(isinstance(r.get(k), (int, float)) for r in reports)]
+    return {"runs": [str(d) for d in run_dirs],
+            "mean_std": {k: (statistics.fmean(r[k] for r in reports),
+                             statistics.stdev(r[k] for r in reports)) for k in keys},
+            "values": {k: [r[k] for r in reports] for k in keys}}
+
+
+def _bound_one(args, run_dir: Path) -> dict:
+    import torch
+
+    from ..bounds import certify
+    from ..train import build_data, load_run
+
+    config, task, _ = load_run(run_dir, args.checkpoint)
+    if config.task == "language_model":
+        raise RunError("bound covers reconstruction and classification runs; the papers state "
+                       "no bound for a language model")
+    if config.model not in UNFOLDING_MODELS:
+        raise RunError(f"{config.model} is not an unfolding RNN: the bounds of papers 000/001 "
+                       "do not apply to it")
+    if config.task == "classification":
+        return _classifier_bound(args, config, task, run_dir)
+    train = build_data(config)[0]
+    with torch.no_grad():
+        x = task.measure(train)
+        D = task.model.D
+        D_norm = float(torch.linalg.matrix_norm(D, 2))
+        eta = args.eta if args.eta is not None else task.loss_range()
+        codes = task.model(x)[0]
+        report = certify(task.model, x, delta=args.delta, eta=eta, codes=codes)
+        last = (codes[:, -1] @ D.T).clamp(0, 1)
+        errors = ((train[:, -1] - last).norm(dim=1) / D_norm).clamp(max=eta)
+    train_loss = float(errors.mean())
+    print(report)
+    if report.gap is not None:
+        print(f"  loss l = min(||s_T - D h_T|| / ||D||_2, eta): train {train_loss:.4f}, "
+              f"bound on test {train_loss + report.gap:.3g}")
+    result = {**report.to_dict(), "train_loss": train_loss, "checkpoint": args.checkpoint,
+              "loss": "min(||s_T - D h_T||_2 / ||D||_2, eta)"}
+    out = run_dir / "bound.json"
+    out.write_text(json.dumps(result, indent=1))
+    print(f"wrote {out}")
+    return result
+
+
+def _classifier_bound(args, config, task, run_dir: Path) -> dict:
+    """Paper 000 Prop. 3.4 / eq. 18 over a gamma grid, with the test ramp loss beside it."""
+    from ..experiments.bound_experiments import certify_classifier, monte_carlo_what_if
+    from ..train import build_data
+
+    train, _, test = build_data(config, progress=False)
+    report, test_ramp, accuracy = certify_classifier(task, train, test, args.gamma,
+                                                     args.delta)
+    print(report)
+    best = min(range(len(report.gammas)), key=lambda i: report.test_ramp_bound[i])
+    print(f"  tightest on the grid: gamma={report.gammas[best]:.4g}, bound on the test ramp loss "
+          f"{report.test_ramp_bound[best]:.4g} (test ramp loss measured: {test_ramp[best]:.4f})")
+    extra = {"test_accuracy": accuracy}
+    print(f"  test accuracy of these weights ({args.checkpoint} checkpoint): "
+          f"{100 * extra['test_accuracy']:.2f}%")
+    if args.monte_carlo:
+        extra.update(monte_carlo_what_if(task, train, report.rho, args.delta))
+        need = extra["sample_size_at_estimate"]
+        print(f"  Monte-Carlo lower estimate of R_S: {extra['monte_carlo']:.3g} (the bound is "
+              f"{report.rademacher / extra['monte_carlo']:.3g}x above it); were R_S that "
+              f"estimate, eq. 18 would reach {extra['least_bound_at_estimate']:.3g}, and "
+              + ("no bound on R_S certifies these margins at any m" if need is None else
+                 f"no bound on R_S certifies these margins with fewer than {need} samples"))
+    result = {**report.to_dict(), "test_ramp_loss": test_ramp,
+              "best_gamma": report.gammas[best], "checkpoint": args.checkpoint, **extra}
+    out = run_dir / "bound.json"
+    out.write_text(json.dumps(result, indent=1))
+    print(f"wrote {out}")
+    return result
+
+
+
+def cmd_certify(args) -> int:
+    """A certificate of a trained classifier: PAC-Bayes (--pac-bayes) or the Rademacher route
+    (the same as ``bound``)."""
+    if not args.pac_bayes:
+        return cmd_bound(argparse.Namespace(**{**vars(args), "run_dirs": [args.run_dir]}))
+    from ..experiments.pac_bayes import pac_bayes_certificate
+
+    config_path = Path(args.run_dir) / "config.json"  # the recipe, not the weights: the
+    if not config_path.exists():  # prior must be trained without the bound samples
+        raise RunError(f"{args.run_dir} is not a run folder: config.json not found")
+    try:
+        config = TrainConfig.from_dict(stored_run_config(json.loads(config_path.read_text())))
+    except ValueError as err:
+        raise RunError(f"{config_path} is corrupt: {err}") from None
+    report = pac_bayes_certificate(
+        config, prior_fraction=args.prior_fraction, prior_epochs=args.prior_epochs,
+        posterior_epochs=args.posterior_epochs, sigma_prior=args.sigma_prior,
+        objective=args.objective, p_min=args.p_min, delta=args.delta,
+        delta_prime=args.delta_prime, samples=args.samples, seed=args.seed,
+        posterior_lr=args.posterior_lr,
+        progress=not args.quiet)
+    print(f"PAC-Bayes risk certificate of {config.model} (Perez-Ortiz et al. 2021), with "
+          f"probability >= {report['confidence']:.3f} (delta {report['delta']}, delta' "
+          f"{report['delta_prime']}):")
+    print(f"  test error of the stochastic classifier <= {report['certificate_error']:.4f} "
+          f"(guaranteed accuracy >= {100 * (1 - report['certificate_error']):.1f}%; chance "
+          f"error {report['chance_error']:.3f})")
+    print(f"  bounded cross-entropy (p_min {report['p_min']}) <= "
+          f"{report['certificate_cross_entropy']:.4f}")
+    print(f"  KL(Q || P) = {report['kl']:.4g} over {report['weights']:,} weights; n = "
+          f"{report['n_bound']} bound clips, {report['n_prior']} prior clips; empirical error "
+          f"{report['empirical_error_mc']:.4f} ({report['samples']} weight draws)")
+    print(f"  measured on the test split: stochastic {report['stochastic_test_error']:.4f}, "
+          f"posterior mean {report['posterior_mean_test_error']:.4f}")
+    if report["empirical_error_mc"] > 0.9 * report["chance_error"] > \
+            report["posterior_mean_test_error"]:
+        print(f"  the weight noise of the prior (sigma {report['sigma_prior']}) alone brings "
+              "the classifier to chance: a smaller --sigma-prior keeps it (recurrences "
+              "compound the noise over the T steps)")
+    out = Path(args.run_dir) / "pac_bayes.json"
+    out.write_text(json.dumps(report, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+
+def add_bound(sub) -> None:
+    p = sub.add_parser("bound", help="generalization bounds of a trained unfolding RNN",
+                       description="Paper 000 Thm 3.3 / paper 001 Cor. 3.1.x on the run's "
+                       "training set; prints the report and writes RUN_DIR/bound.json. Given "
+                       "several runs (the seeds of one recipe), also their mean +- std.")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--summary", metavar="FILE", help="with several runs: write the mean, "
+                   "std and values of the headline numbers as JSON")
+    p.add_argument("--delta", type=float, default=0.05, help="confidence 1 - delta")
+    p.add_argument("--eta", type=float, help="reconstruction: loss bound (default "
+                   "sqrt(n0) / ||D||_2)")
+    p.add_argument("--gamma", type=float, nargs="+", help="classification: margins of the "
+                   "ramp loss (default 8 values from 0.1 to 31.6)")
+    p.add_argument("--monte-carlo", action="store_true", help="classification: also a "
+                   "Monte-Carlo lower estimate of R_S over the same class (Frank-Wolfe; "
+                   "minutes on the full training set)")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                   help="the weights to bound: the best validation epoch's (default) or "
+                   "the last epoch's (strong regularisers lower the norms late)")
+    p.set_defaults(func=cmd_bound)
+
+
+
+def add_certify(sub) -> None:
+    p = sub.add_parser("certify", help="a certificate of a trained classifier's test error "
+                       "(--pac-bayes), or its Rademacher bounds",
+                       description="With --pac-bayes: a PAC-Bayes risk certificate (Perez-Ortiz "
+                       "et al. 2021) of the run's classifier: a prior trained afresh on a part "
+                       "of the training split, a Gaussian posterior trained on the rest with "
+                       "the PAC-Bayes objective, and the certificate of the 0-1 test error "
+                       "from the PAC-Bayes-kl bound and the sampling bound; writes "
+                       "RUN_DIR/pac_bayes.json. Without it: the same as unfoldrnn bound.")
+    p.add_argument("run_dir")
+    p.add_argument("--pac-bayes", action="store_true", help="the PAC-Bayes route")
+    p.add_argument("--prior-fraction", type=float, default=0.5,
+                   help="share of the training split that trains the prior (default 0.5)")
+    p.add_argument("--prior-epochs", type=int, help="epochs of the prior (default: the run's)")
+    p.add_argument("--posterior-epochs", type=int, default=5)
+    p.add_argument("--posterior-lr", type=float, default=1e-2,
+                   help="Adam's learning rate on the posterior in the prior's units (a step "
+                   "moves a mean by about lr * sigma_prior; default 1e-2)")
+    p.add_argument("--sigma-prior", type=float, default=1e-3,
+                   help="the prior's standard deviation (default 1e-3: a recurrence compounds "
+                   "weight noise over its T steps; PBB's CNNs take 0.03)")
+    p.add_argument("--objective", choices=("f-quad", "f-classic"), default="f-quad")
+    p.add_argument("--p-min", type=float, default=1e-4, help="bounded cross-entropy's p_min")
+    p.add_argument("--delta", type=float, default=0.025, help="PAC-Bayes-kl confidence")
+    p.add_argument("--delta-prime", type=float, default=0.01, help="sampling confidence")
+    p.add_argument("--samples", type=int, default=1000,
+                   help="weight draws of the empirical error (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                   help="Rademacher route: the weights to bound")
+    p.add_argument("--gamma", type=float, nargs="+", help="Rademacher route: margins")
+    p.add_argument("--eta", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--monte-carlo", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--summary", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_certify)
+
