@@ -11,7 +11,10 @@ project = "unfoldrnn"
 author = "the unfoldrnn developers"
 release = metadata.version("unfoldrnn")
 extensions = ["sphinx.ext.autodoc", "sphinx.ext.autosummary", "sphinx.ext.mathjax",
-              "sphinx.ext.napoleon", "sphinx.ext.viewcode", "sphinx_gallery.gen_gallery"]
+              "sphinx.ext.napoleon", "sphinx.ext.viewcode", "sphinx_gallery.gen_gallery",
+              "sphinxarg.ext",  # cli.rst: the command-line reference, from the parser
+              "myst_parser"]  # the guide's Markdown pages
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 html_theme = "furo"
 html_title = f"unfoldrnn {release}"
 exclude_patterns = ["_build", "examples"]

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from unfoldrnn.cli import main
 from unfoldrnn.config import TrainConfig
+from unfoldrnn.experiments.learnability import noisy_frequency, time_order
 from unfoldrnn.models import L1L1RNN, ReweightedRNN, SistaRNN
 from unfoldrnn.models.unfolding import PAPER_LAMBDAS, THRESHOLDS, unit_code_scale
 from unfoldrnn.tasks import ClassificationTask
@@ -20,20 +21,11 @@ from unfoldrnn.train import DIVERGENCE_FACTOR, exploded, load_run
 UNFOLDING = (ReweightedRNN, L1L1RNN, SistaRNN)
 
 
-def noisy_sines(n: int, seed: int, T: int = 40):
-    """Three frequencies, random phase, lengths 20..40 (padded with zeros), 2 features:
-    x -> -x (a phase shift by pi) keeps the class, so an odd network cannot tell them."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, n)
-    lengths = rng.integers(20, T + 1, n)
-    f = np.array([0.05, 0.1, 0.2])[y][:, None]
-    phase = rng.uniform(0, 2 * np.pi, (n, 1))
-    t = np.arange(T)
-    x = np.stack([np.sin(2 * np.pi * f * t + phase), np.cos(2 * np.pi * f * t + phase)], -1)
-    x = x + 0.3 * rng.standard_normal((n, T, 2))
-    x[t[None, :] >= lengths[:, None]] = 0
-    return (torch.tensor(x, dtype=torch.float32), torch.tensor(y),
-            torch.tensor(lengths))
+def noisy_sines(n: int, seed: int):
+    """The suite's noisy-frequency task as tensors: x -> -x (a phase shift by pi) keeps the
+    class, so an odd network cannot tell the classes apart."""
+    data = noisy_frequency(n, seed)
+    return tuple(torch.from_numpy(data[k]) for k in ("x", "y", "lengths"))
 
 
 @pytest.mark.parametrize("cls", UNFOLDING)
@@ -81,7 +73,7 @@ def fit_in_process(model: str, data, epochs: int, **kw) -> float:
     (x, y, lengths), (x_test, y_test, lengths_test) = data
     config = TrainConfig(task="classification", model=model, data="x.npz", **kw)
     torch.manual_seed(0)
-    task = ClassificationTask(model, x.shape[-1], 3, 32, 2, seed=0,
+    task = ClassificationTask(model, x.shape[-1], int(y.max()) + 1, 32, 2, seed=0,
                               init=ClassificationTask.unfolding_init(config))
     task.set_normalization(x, lengths)
     opt = torch.optim.Adam(task.parameters(), lr=config.lr)
@@ -105,6 +97,15 @@ def test_defaults_learn_the_users_sine_task_where_paper_init_does_not(model, flo
     data = noisy_sines(900, 0), noisy_sines(300, 1)
     assert fit_in_process(model, data, 15) >= floor
     assert fit_in_process(model, data, 15, preset="paper") < 0.8
+
+
+@pytest.mark.parametrize("model", ["reweighted", "l1l1", "sista"])
+def test_each_unfolding_model_learns_the_time_order_task_with_its_defaults(model):
+    whole = time_order(900, 0)
+    x, y = torch.from_numpy(whole["x"]), torch.from_numpy(whole["y"])
+    full = torch.full((900,), x.shape[1])
+    data = (x[:600], y[:600], full[:600]), (x[600:], y[600:], full[600:])
+    assert fit_in_process(model, data, 6) >= 0.9
 
 
 def test_an_exploding_loss_is_recorded_as_diverged_with_its_epoch(tmp_path, monkeypatch,

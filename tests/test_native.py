@@ -81,3 +81,16 @@ def test_the_environment_can_turn_the_cpp_loops_off(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # off on purpose: no warning
         assert _native.recurrence() is None
+
+
+def test_the_build_is_keyed_by_torch_python_flags_and_source(monkeypatch):
+    """Two environments must not rebuild (and replace) each other's library."""
+    import torch
+
+    name = _native.build_name()
+    assert name.startswith(_native.NAME + "_") and name == _native.build_name()
+    monkeypatch.setattr(torch, "__version__", torch.__version__ + "+other")
+    assert _native.build_name() != name
+    monkeypatch.undo()
+    monkeypatch.setattr(_native, "FLAGS", ("-O2",))
+    assert _native.build_name() != name

@@ -27,11 +27,14 @@ def open_model(name_or_dir: str | Path):
     """(config, task in eval mode, run folder) of a run folder or, where no such folder
     exists, a shipped model's name."""
     from .pretrained import PRETRAINED, folder_of
-    from .train import load_run
+    from .train import RunError, load_run
 
     path = Path(name_or_dir)
     if not path.exists() and str(name_or_dir) in PRETRAINED:
         path = folder_of(str(name_or_dir))
+    elif not path.exists():
+        raise RunError(f"{name_or_dir} is neither a run folder nor a shipped model (shipped: "
+                       f"{', '.join(PRETRAINED)})")
     config, task, _ = load_run(path, "best")
     return config, task.eval(), path
 
@@ -76,7 +79,10 @@ def _feature_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def classify(config, task, inputs: list[str], top: int = 3) -> list[dict]:
-    """One row per input sequence: name, class, probability, the ``top`` classes."""
+    """One row per input sequence: name, class, probability, the ``top`` classes (at most
+    all of them)."""
+    if top < 1:
+        raise PredictError(f"top must be at least 1, got {top}")
     n = task.mean.shape[0]
     arrays = [Path(i) for i in inputs if Path(i).suffix in (".npy", ".npz")]
     if arrays and len(arrays) != len(inputs):

@@ -157,8 +157,9 @@ def check_writable(folder: Path) -> None:
 def check_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> str:
     """What ``run_dir`` allows for ``config``, checked before anything is loaded or written.
 
-    Returns ``"new"`` (an empty or absent folder), ``"resume"`` (this run, with a checkpoint,
-    ``resume`` given), ``"extend"`` (the same, with ``epochs`` raised) or ``"restart"`` (a run
+    Returns ``"new"`` (an empty or absent folder), ``"resume"`` (this run, with a checkpoint:
+    a plain rerun of the same command continues it, as ``resume`` does), ``"extend"`` (the
+    same, with ``epochs`` raised; ``resume`` given) or ``"restart"`` (a run
     that never finished an epoch: it left no results, so any config may take its place).
     Another run's folder is refused with the keys that differ."""
     config_path = run_dir / "config.json"
@@ -180,8 +181,6 @@ def check_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> str:
         raise RunError(f"{run_dir} holds {'this' if not diffs else 'a'} run's results without "
                        "its checkpoints (not kept): nothing to resume; choose a new --out")
     if not diffs:
-        if not resume:
-            raise RunError(f"{run_dir} already holds this run; pass --resume to continue it")
         return "resume"
     if set(diffs) == {"epochs"}:
         before, now = diffs["epochs"]
@@ -225,12 +224,24 @@ def reusable_metrics(config: TrainConfig, run_dir: str | Path) -> dict | None:
 
 
 
+def read_metrics(path: Path) -> dict:
+    """A run's metrics.json; a corrupt one is refused naming the file."""
+    try:
+        metrics = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise RunError(f"{path} is corrupt ({err}); remove the run folder or restore it") \
+            from None
+    if not isinstance(metrics, dict):
+        raise RunError(f"{path} is corrupt (not a table of metrics)")
+    return metrics
+
+
 def finished_metrics(run_dir: str | Path) -> dict | None:
     """The metrics.json of a finished run (one with test scores), or None."""
     path = Path(run_dir) / "metrics.json"
     if not path.exists():
         return None
-    metrics = json.loads(path.read_text())
+    metrics = read_metrics(path)
     return metrics if "test" in metrics else None
 
 
@@ -241,7 +252,7 @@ def record_divergence(config: TrainConfig, run_dir: Path, message: str,
     ``"diverged"`` (the message), ``"diverged_epoch"`` and test scores of NaN, so that a
     table shows the cell as diverged instead of failing (and a rerun reuses it)."""
     path = run_dir / "metrics.json"
-    metrics = json.loads(path.read_text()) if path.exists() else {"epochs": []}
+    metrics = read_metrics(path) if path.exists() else {"epochs": []}
     metrics.update({"config": config.to_dict(), "diverged": message, "diverged_epoch": epoch,
                     "test": {"loss": math.nan, TASKS[config.task].metric: math.nan},
                     "parameters": 0,

@@ -7,7 +7,6 @@ the uninterrupted run would have computed.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from .runs import (
     exploded,
     finished_metrics,
     load_checkpoint,
+    read_metrics,
     record_divergence,
     resolved_data,
     reusable_metrics,
@@ -243,13 +243,16 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
     sched = _scheduler(config, opt)
     sign = -1.0 if task.maximize else 1.0  # best_val is minimised: -accuracy, loss
     history, start, best_val, bad_epochs = [], 0, math.inf, 0
+    best_loss = math.inf  # breaks ties of the monitored metric (two epochs of one accuracy)
     if state is not None:
         task.load_state_dict(state["task"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         history, start = state["history"], state["epoch"] + 1
         best_val, bad_epochs = state["best_val"], state["bad_epochs"]
-        log(f"resuming {run_dir} at epoch {start + 1}")
+        best_loss = state.get("best_loss", math.inf)
+        log(f"{run_dir} is finished ({start} epochs): nothing to train" if start >= config.epochs
+            else f"resuming {run_dir} at epoch {start + 1}")
 
     board = TensorBoard(run_dir / "tensorboard") if config.tensorboard and ranks.main \
         else None
@@ -313,12 +316,16 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
                 row["rademacher_bound"] = bound
         history.append(row)
         score = sign * scores[task.monitor]
-        improved = score < best_val or best_val == math.inf  # (inf: a diverged metric)
-        best_val, bad_epochs = (score, 0) if improved else (best_val, bad_epochs + 1)
+        improved = score < best_val or best_val == math.inf or (  # (inf: diverged metric)
+            score == best_val and scores["loss"] < best_loss)  # a tie: the lower loss wins
+        if improved:
+            best_val, best_loss, bad_epochs = score, scores["loss"], 0
+        else:
+            bad_epochs += 1
         checkpoint = {"version": CHECKPOINT_VERSION, "epoch": epoch, "task": task.state_dict(),
                       "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                      "history": history, "best_val": best_val, "bad_epochs": bad_epochs,
-                      "extra": extra}
+                      "history": history, "best_val": best_val, "best_loss": best_loss,
+                      "bad_epochs": bad_epochs, "extra": extra}
         if ranks.main:
             if improved:
                 save_checkpoint(run_dir / "checkpoints" / "best.pt", checkpoint)
@@ -340,6 +347,9 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
         best = load_checkpoint(run_dir / "checkpoints" / "best.pt", map_location=device)
         task.load_state_dict(best["task"])
         extra["test"] = task.evaluate(test)
+        outcomes = task.outcomes(test)
+        if outcomes is not None:  # per example, for intervals over the test sampling
+            extra["test_outcomes"] = outcomes
         extra["best_epoch"] = best["epoch"] + 1
         extra["parameters"] = sum(p.numel() for p in task.parameters())
         extra["train_seconds"] = sum(r["seconds"] for r in history)
@@ -356,7 +366,7 @@ def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu"):
     if not config_path.exists():
         raise RunError(f"{run_dir} is not a run folder: config.json not found")
     metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    metrics = read_metrics(metrics_path) if metrics_path.exists() else {}
     state = load_checkpoint(run_dir / "checkpoints" / f"{which}.pt", map_location=device)
     try:
         config = TrainConfig.from_dict(stored_run_config(state["extra"]["effective_config"]))

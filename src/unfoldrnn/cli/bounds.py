@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..config import TrainConfig, stored_run_config
+from ..config import ConfigError, TrainConfig, stored_run_config
 from ..models import UNFOLDING_MODELS
 from ..train import RunError
 
@@ -112,6 +112,27 @@ def _classifier_bound(args, config, task, run_dir: Path) -> dict:
 
 
 
+def check_pac_bayes_args(args) -> None:
+    """Every PAC-Bayes argument checked before any training (one line naming the first
+    that is wrong)."""
+    for flag, value in (("--delta", args.delta), ("--delta-prime", args.delta_prime),
+                        ("--prior-fraction", args.prior_fraction), ("--p-min", args.p_min)):
+        if not 0 < value < 1:
+            raise ConfigError(f"{flag} must lie in (0, 1), got {value}")
+    if args.delta + args.delta_prime >= 1:
+        raise ConfigError(f"--delta + --delta-prime must be below 1 (the certificate's "
+                          f"confidence is 1 - both), got {args.delta + args.delta_prime}")
+    for flag, value in (("--sigma-prior", args.sigma_prior),
+                        ("--posterior-lr", args.posterior_lr)):
+        if not value > 0:
+            raise ConfigError(f"{flag} must be positive, got {value}")
+    for flag, value in (("--samples", args.samples), ("--prior-epochs", args.prior_epochs)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{flag} must be a positive integer, got {value}")
+    if args.posterior_epochs < 0:
+        raise ConfigError(f"--posterior-epochs must be 0 or more, got {args.posterior_epochs}")
+
+
 def cmd_certify(args) -> int:
     """A certificate of a trained classifier: PAC-Bayes (--pac-bayes) or the Rademacher route
     (the same as ``bound``)."""
@@ -119,6 +140,7 @@ def cmd_certify(args) -> int:
         return cmd_bound(argparse.Namespace(**{**vars(args), "run_dirs": [args.run_dir]}))
     from ..experiments.pac_bayes import pac_bayes_certificate
 
+    check_pac_bayes_args(args)
     config_path = Path(args.run_dir) / "config.json"  # the recipe, not the weights: the
     if not config_path.exists():  # prior must be trained without the bound samples
         raise RunError(f"{args.run_dir} is not a run folder: config.json not found")
@@ -198,7 +220,7 @@ def add_certify(sub) -> None:
     p.add_argument("--posterior-epochs", type=int, default=5)
     p.add_argument("--posterior-lr", type=float, default=1e-2,
                    help="Adam's learning rate on the posterior in the prior's units (a step "
-                   "moves a mean by about lr * sigma_prior; default 1e-2)")
+                   "moves a mean by about lr x sigma_prior; default 1e-2)")
     p.add_argument("--sigma-prior", type=float, default=1e-3,
                    help="the prior's standard deviation (default 1e-3: a recurrence compounds "
                    "weight noise over its T steps; PBB's CNNs take 0.03)")

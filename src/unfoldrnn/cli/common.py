@@ -29,7 +29,7 @@ TRAIN_FLAGS = {
                   "mnist_test_seq.npy, or your own sequences as any other .npy ([N, T, H, W] "
                   "or [N, T, n0] in [0, 1]); classification: a Speech Commands folder "
                   "(official layout, or the Google-12 test set), your own .npz (x_train, "
-                  "y_train, ...), or a folder of class_name/*.wav; language_model: a "
+                  "y_train, ...), or a folder of class_name/CLIP.wav files; language_model: a "
                   "WikiText-2 or Penn Treebank folder"),
     "seed": (int, "random seed"),
     "device": (str, "'auto', 'cpu' or 'cuda'"),
@@ -55,18 +55,25 @@ def set_values(args, per_model: bool = False) -> dict:
         model, colon, name = key.rpartition(":")
         if colon and per_model and model not in MODEL_NAMES:
             raise ConfigError(f"--set {key}: unknown model {model!r}")
-        if (name if colon and per_model else key) not in known:
+        name = name if colon and per_model else key
+        if name not in known:
             raise ConfigError(f"unknown config key {key!r}; valid keys: "
                               f"{', '.join(sorted(known))}")
-        values[key] = json_or_text(text)
+        # split: 160,20,20 as --split takes it (or the JSON list)
+        values[key] = split_counts(text) if name == "split" else json_or_text(text)
     return values
 
 
 def split_counts(text: str) -> list:
+    """(train, valid, test) counts from "240,30,30" or "[240,30,30]"."""
     try:
-        return [int(v) for v in text.replace("[", "").replace("]", "").split(",")]
+        counts = [int(v) for v in text.replace("[", "").replace("]", "").split(",")]
     except ValueError:
-        raise ConfigError(f"--split expects three counts like 240,30,30, got {text!r}") from None
+        counts = []
+    if len(counts) != 3:
+        raise ConfigError(f"split must be three counts like --split 240,30,30 (train, valid, "
+                          f"test), got {text!r}")
+    return counts
 
 
 def config_from_args(args) -> TrainConfig:

@@ -7,7 +7,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from ..config import TASKS, TrainConfig, task_defaults
+from ..config import TASKS, ConfigError, TrainConfig, task_defaults
 from ..models import UNFOLDING_MODELS
 from ..pretrained import PRETRAINED
 from .common import add_train_flags, config_from_args
@@ -118,17 +118,21 @@ def cmd_predict(args) -> int:
     """A trained model's answer on new inputs (``unfoldrnn.predict``)."""
     from .. import predict
 
+    if args.top < 1:  # every argument checked before any work
+        raise ConfigError(f"--top must be at least 1, got {args.top}")
     config, task, run_dir = predict.open_model(args.run)
     if config.task == "classification":
         rows = predict.classify(config, task, args.inputs, args.top)
         if args.json:
             print(json.dumps(rows, indent=1))
             return 0
-        width = max(len(r["input"]) for r in rows)
-        print(f"{'input':<{width}}  class  probability  top {args.top}")
+        width = max(len("input"), *(len(r["input"]) for r in rows))
+        names = max(len("class"), *(len(c) for c in task.class_names))
+        print(f"{'input':<{width}}  {'class':<{names}}  probability  top {len(rows[0]['top'])}")
         for r in rows:
             top = ", ".join(f"{c} {p:.2f}" for c, p in r["top"])
-            print(f"{r['input']:<{width}}  {r['class']}  {r['probability']:.3f}  {top}")
+            print(f"{r['input']:<{width}}  {r['class']:<{names}}  {r['probability']:11.3f}  "
+                  f"{top}")
         return 0
     if config.task == "reconstruction":
         import numpy as np
@@ -191,8 +195,11 @@ def add_train(sub) -> None:
     add_train_flags(p, with_defaults=True)
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="any other config key, e.g. --set clip=0.5 (repeatable)")
-    p.add_argument("--out", required=True, help="run folder (new, or this run's with --resume)")
-    p.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
+    p.add_argument("--out", required=True, help="run folder (new, or this run's: a rerun of "
+                   "the same command continues it)")
+    p.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt "
+                   "(what a rerun of the same command does anyway; with a higher --epochs: "
+                   "extend the run)")
     p.add_argument("--tensorboard", action="store_true",
                    help="log per-epoch scalars and figures to OUT/tensorboard (needs "
                    "pip install 'unfoldrnn[tensorboard]')")

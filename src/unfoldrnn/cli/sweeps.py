@@ -20,6 +20,8 @@ def cmd_reproduce(args) -> int:
     from ..train import check_writable
 
     started = time.perf_counter()
+    if args.seeds is not None and args.seeds < 1:  # (0 is no number of seeds either)
+        raise ConfigError(f"--seeds must be a positive integer, got {args.seeds}")
     check_writable(Path(args.out))
     if args.table in SPECIAL_TABLES:
         used = [flag for flag, on in (("--collect", args.collect), ("--storage", args.storage),

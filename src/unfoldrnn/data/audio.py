@@ -26,9 +26,25 @@ NFFT = 512
 PREEMPHASIS = 0.97
 
 
+def int16_scale(samples: np.ndarray) -> np.ndarray:
+    """Samples of any WAV sample format on the scale of 16-bit PCM, [-32768, 32767], as
+    float64 (the scale of the Speech Commands clips that EdgeML feeds to the filter bank):
+    int16 as is, 32-bit (and 24-bit, which SciPy reads left-justified into int32) / 2^16,
+    unsigned 8-bit (offset 128) (x - 128) * 2^8, floats in [-1, 1] * 2^15."""
+    kind, bits = samples.dtype.kind, 8 * samples.dtype.itemsize
+    x = samples.astype(np.float64)
+    if kind == "u":
+        return (x - 2.0 ** (bits - 1)) * 2.0 ** (16 - bits)
+    if kind == "i":
+        return x * 2.0 ** (16 - bits)
+    if kind == "f":
+        return x * 32768.0
+    raise DataError(f"unknown WAV sample format {samples.dtype}")
+
+
 def read_wav(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Samples of a mono wav file at ``sample_rate`` as float64 in the file's own units
-    (int16 values stay in [-32768, 32767], as EdgeML feeds them to the filter bank)."""
+    """Samples of a mono wav file at ``sample_rate`` as float64 on the 16-bit scale
+    (``int16_scale``): the same sound gives the same features at every bit depth."""
     from scipy.io import wavfile
 
     path = Path(path)
@@ -46,7 +62,7 @@ def read_wav(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         raise DataError(f"{path} has {samples.shape[1]} channels; expected a mono clip")
     if samples.size == 0:
         raise DataError(f"{path} holds no samples")
-    return samples.astype(np.float64)
+    return int16_scale(samples)
 
 
 def fit_length(samples: np.ndarray, length: int = SAMPLE_RATE) -> np.ndarray:

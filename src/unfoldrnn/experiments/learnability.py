@@ -37,12 +37,13 @@ from ..data.mnist import load_mnist
 from ..models import MODEL_NAMES
 from ..tasks import ClassificationTask
 from ..train import train_run
+from .intervals import late_best
 from .paper import LABELS
 from .seeds import mean_std, seed_list, seeded
 
 SPEECH = Path("speech_commands") / "speech_commands_test_set_v0.02"
 # task -> (epochs, layers): the same budget for every model
-SUITE = {"seq-mnist": (3, 1), "noisy-frequency": (15, 2), "time-order": (6, 2),
+SUITE = {"seq-mnist": (10, 1), "noisy-frequency": (15, 2), "time-order": (6, 2),
          "google12": (30, 1)}
 SEEDS = (0, 1, 2)
 FLOOR_L2 = 1e-3  # the logistic regression's weight decay, fixed before any data was seen
@@ -229,6 +230,14 @@ def write_table(rows: list[dict], floors: dict, folder: Path, seconds: float,
         lines.append(f"| {LABELS.get(m, m)} | " + " | ".join(row) + " |")
     lines.append("| logistic regression (floor) | "
                  + " | ".join(f"{100 * floors[t]:.1f}" for t in tasks) + " |")
+    late = [f"{r['task']}/{r['model']}-seed{r['seed']}" for r in rows
+            if late_best({"epochs": [None] * r["epochs"], "best_epoch": r["best_epoch"]})]
+    lines += ["", f"{len(late)} of {len(rows)} runs had their best validation epoch in the "
+              "last 10% of the budget (still improving; the budget, not the model, limits "
+              "them)" + (f": {', '.join(late)}." if late else ".")]
+    params = {m: max((r["parameters"] or 0) for r in rows if r["model"] == m) for m in models}
+    lines += ["", "Parameters (largest over the tasks): " + ", ".join(
+        f"{LABELS.get(m, m)} {n:,}" for m, n in params.items()) + "."]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "learnability.md").write_text("\n".join(lines) + "\n")
     with open(folder / "learnability.csv", "w", newline="") as f:

@@ -19,7 +19,9 @@ from pathlib import Path
 
 from ..config import TrainConfig
 from ..models import MODELS
+from ..tasks import TASKS
 from ..train import RunError, finished_metrics, resolved_data, reusable_metrics, train_run
+from .intervals import interval_lines, late_best
 from .paper import ALIASES, LABELS, TABLES, Table
 from .seeds import mean_std
 
@@ -188,17 +190,19 @@ def write_table(spec: Table, runs: list[Run], out: Path, scale: str, command: st
     from .. import plots
 
     key, metric = spec.key, spec.metric
-    rows = []
+    rows, finished = [], {}
     for run in runs:
         metrics = finished_metrics(out / run.name)
         if metrics is None:
             raise RunError(f"run {out / run.name} is not finished")
+        finished.setdefault((run.value, run.model), []).append(metrics)
         test = metrics["test"][metric]
         rows.append({"model": run.model, key: run.value, "seed": run.seed,
                      metric: 100 * test if metric == "accuracy" else test,
                      f"paper_{metric}": spec.numbers.get(run.value, {}).get(run.model),
                      "parameters": metrics["parameters"],
-                     "train_seconds": metrics["train_seconds"], "run": run.name})
+                     "train_seconds": metrics["train_seconds"], "run": run.name,
+                     "late_best": late_best(metrics)})
     out.mkdir(parents=True, exist_ok=True)
     with open(out / f"{spec.folder}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -233,6 +237,13 @@ def write_table(spec: Table, runs: list[Run], out: Path, scale: str, command: st
                   ""]
         lines += [f"* {key} = {v}: " + ranking([c for c in cells if c[key] == v],
                                                metric != "perplexity") for v in values]
+    if metric == "accuracy":
+        groups = TASKS[spec.task].test_groups(runs[0].config)
+        lines += ["", *interval_lines(finished, groups, LABELS, key)]
+    late = [r["run"] for r in rows if r["late_best"]]
+    lines += ["", (f"Not converged (best epoch in the last 10% of the schedule): "
+                   f"{', '.join(late)}." if late else
+                   "Every run's best epoch lies before the last 10% of its schedule.")]
     if spec.task != "reconstruction":
         counts = {c["model"]: c["parameters"] for c in cells if c[key] == 3}
         if counts:
@@ -252,7 +263,7 @@ def write_table(spec: Table, runs: list[Run], out: Path, scale: str, command: st
               f"Seeds per cell: {', '.join(map(str, n_seeds))} (std: the sample standard "
               "deviation over seeds; with one seed a cell is one run, and differences of a "
               "point or two between models are within what a reseed moves).",
-              f"Setting of every run: {json.dumps(setting)}; {_rest(spec)}."
+              f"Setting of every run: {json.dumps(setting)}; {_rest(spec, runs)}."
               + ("" if not any(per_model.values()) else " Per model: " + "; ".join(
                   f"{LABELS[m]} {json.dumps(v)}" for m, v in per_model.items()) + "."),
               f"Training time summed over the {len(runs)} runs: {train_minutes:.1f} min; "
@@ -268,7 +279,7 @@ def write_table(spec: Table, runs: list[Run], out: Path, scale: str, command: st
     return rows
 
 
-def _rest(spec: Table) -> str:
+def _rest(spec: Table, runs: list[Run]) -> str:
     """The paper settings every run of ``spec`` keeps, in words."""
     if spec.task == "reconstruction":
         depth = "d swept, every model with d layers" if spec.key == "num_layers" else \
@@ -276,7 +287,10 @@ def _rest(spec: Table) -> str:
         return (f"the rest as paper 001 ({depth}, Adam, gradient clip 0.25, learning rate x0.3 "
                 "on plateau, lambda random search in [1e-5, 3] for the unfolding models)")
     if spec.task == "classification":
-        return ("the rest as paper 000 Sec. 4.1 (h = 100, A = I, c = 1, Adam with lr 3e-4, "
+        paper = all(r.config.preset == "paper" for r in runs)
+        init = "c = 1" if paper else \
+            "the unfolding models initialised as this library's defaults (init='scaled')"
+        return (f"the rest as paper 000 Sec. 4.1 (h = 100, A = I, {init}, Adam with lr 3e-4, "
                 "LSTM and GRU 3e-3, step decay x0.3, batch 100, gradient clip 0.25)")
     return ("the rest as paper 000 Sec. 4.1 (h = 100, embedding 100 = n = n0, A = I, "
             "c = 1, Adam with lr 3e-4, LSTM and GRU 3e-3, the full softmax unless "

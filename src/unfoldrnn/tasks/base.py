@@ -87,6 +87,18 @@ class Task(nn.Module):
         """{"loss": ..., metric: ...} over a whole split."""
         raise NotImplementedError
 
+    def outcomes(self, split) -> str | None:
+        """Per-example outcome over a split, "1" right and "0" wrong, in the split's order
+        (for intervals over the test set's sampling); None where the metric is no average of
+        per-example outcomes."""
+        return None
+
+    @classmethod
+    def test_groups(cls, config) -> list[str] | None:
+        """The i.i.d. unit of each test example (a speaker), in the test split's order; None:
+        the examples are the units."""
+        return None
+
     def model_inputs(self, split) -> Tensor:
         """The model's input sequences x [m, T, n] over a split (for the bounds)."""
         raise NotImplementedError

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -25,6 +26,7 @@ from ..data.own import (
     load_audio_folder,
     load_classification_arrays,
 )
+from ..data.speech_commands import speaker_of
 from ..models import UNFOLDING_MODELS, build
 from .base import Task, shuffled
 
@@ -183,6 +185,26 @@ class ClassificationTask(Task):
             correct += int((scores.argmax(1) == labels).sum())
             n += len(labels)
         return {"loss": loss / n, "accuracy": correct / n}
+
+    def outcomes(self, split) -> str:
+        """"1"/"0" per clip of ``split``: classified right or wrong."""
+        right = self.predict(split) == split[1].cpu()
+        return "".join("1" if r else "0" for r in right.tolist())
+
+    @classmethod
+    def test_groups(cls, config) -> list[str] | None:
+        """A Speech Commands test clip's speaker (``speaker_of``), an .npz's
+        ``groups_test`` where it gives ``x_test``; None otherwise (each clip its own unit)."""
+        source = classification_source(config.data)
+        if source == "speech":
+            test = SpeechCommands(config.data, "test", config.classes, config.num_filters,
+                                  progress=False)
+            return [speaker_of(f) for f in test.files]
+        if source == "arrays":
+            with np.load(config.data, allow_pickle=False) as arrays:
+                if "groups_test" in arrays and "x_test" in arrays:
+                    return [str(g) for g in arrays["groups_test"]]
+        return None
 
     def model_inputs(self, split) -> Tensor:
         return self.normalize(split[0])

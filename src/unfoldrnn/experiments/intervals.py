@@ -1,0 +1,125 @@
+"""Confidence intervals that include the test set's own sampling.
+
+A test accuracy varies with the training seed and with the test set drawn. Where the test
+clips come in groups that are the i.i.d. unit (a speaker's clips), the test set's sampling is
+a draw of groups, so the bootstrap resamples groups, not clips (Field & Welsh 2007's cluster
+bootstrap), and the seeds with them (a two-stage bootstrap: seeds, then groups):
+
+    replicate b:  seeds s*_1..s*_S drawn with replacement from the S seeds,
+                  groups g*_1..g*_G drawn with replacement from the G test groups,
+                  acc*_b = mean_k [ sum_j c(s*_k, g*_j) / sum_j n(g*_j) ],
+
+with c(s, g) the clips of group g that seed s's run classified right and n(g) the group's
+clips. The interval is the percentile interval of acc*_b. Two models are compared on the
+same group draws (the test set is shared), each with its own seed draws; a difference is
+called only where the interval of acc*_A - acc*_B excludes 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+REPLICATES = 4000
+LEVEL = 0.95
+
+
+def _group_sums(outcomes: np.ndarray, groups) -> tuple[np.ndarray, np.ndarray]:
+    """(right answers per seed and group [S, G], clips per group [G])."""
+    outcomes = np.atleast_2d(np.asarray(outcomes, dtype=float))
+    labels, index = np.unique(np.asarray(groups), return_inverse=True)
+    if outcomes.shape[1] != len(index):
+        raise ValueError(f"{outcomes.shape[1]} outcomes per seed but {len(index)} groups")
+    right = np.stack([np.bincount(index, weights=row, minlength=len(labels))
+                      for row in outcomes])
+    return right, np.bincount(index, minlength=len(labels)).astype(float)
+
+
+def _replicates(right: np.ndarray, sizes: np.ndarray, draws: np.ndarray,
+                rng: np.random.Generator) -> np.ndarray:
+    """acc*_b for group draws ``draws`` [B, G] and fresh seed draws."""
+    seeds = rng.integers(0, right.shape[0], (len(draws), right.shape[0]))
+    clips = sizes[draws].sum(1)  # [B]
+    per_seed = right[:, draws].sum(2)  # [S, B]: right answers of each seed on each draw
+    chosen = np.take_along_axis(per_seed.T, seeds, axis=1)  # [B, S]
+    return (chosen / clips[:, None]).mean(1)
+
+
+def group_draws(n_groups: int, rng: np.random.Generator,
+                replicates: int = REPLICATES) -> np.ndarray:
+    return rng.integers(0, n_groups, (replicates, n_groups))
+
+
+def accuracy_interval(outcomes, groups, seed: int = 0, replicates: int = REPLICATES,
+                      level: float = LEVEL) -> dict:
+    """Mean accuracy over seeds and its two-stage bootstrap interval. ``outcomes``: [S, N]
+    (1 right, 0 wrong, one row per seed), ``groups``: the N clips' groups (speakers)."""
+    right, sizes = _group_sums(outcomes, groups)
+    rng = np.random.default_rng(seed)
+    acc = _replicates(right, sizes, group_draws(len(sizes), rng, replicates), rng)
+    lo, hi = np.quantile(acc, [(1 - level) / 2, (1 + level) / 2])
+    return {"mean": float((right.sum(1) / sizes.sum()).mean()), "low": float(lo),
+            "high": float(hi), "seeds": int(right.shape[0]), "groups": int(len(sizes)),
+            "level": level}
+
+
+def difference_interval(outcomes_a, outcomes_b, groups, seed: int = 0,
+                        replicates: int = REPLICATES, level: float = LEVEL) -> dict:
+    """Accuracy of A minus B on the same test groups: the mean, its bootstrap interval
+    (shared group draws, separate seed draws) and whether the interval excludes 0."""
+    right_a, sizes = _group_sums(outcomes_a, groups)
+    right_b, _ = _group_sums(outcomes_b, groups)
+    rng = np.random.default_rng(seed)
+    draws = group_draws(len(sizes), rng, replicates)
+    diff = _replicates(right_a, sizes, draws, rng) - _replicates(right_b, sizes, draws, rng)
+    lo, hi = np.quantile(diff, [(1 - level) / 2, (1 + level) / 2])
+    mean = float((right_a.sum(1) / sizes.sum()).mean() - (right_b.sum(1) / sizes.sum()).mean())
+    return {"mean": mean, "low": float(lo), "high": float(hi), "called": bool(lo > 0 or hi < 0),
+            "level": level}
+
+
+def interval_lines(runs: dict[tuple, list[dict]], groups, labels: dict,
+                   value_name: str) -> list[str]:
+    """Markdown of each cell's interval and the called differences at each swept value.
+    ``runs``: (value, model) -> the metrics of its seeds (with ``test_outcomes``);
+    ``groups``: the test examples' groups (None: each example its own)."""
+    unit = "test speakers" if groups is not None else "test examples"
+    lines = [f"Intervals ({100 * LEVEL:.0f}%): a two-stage bootstrap over the seeds and the "
+             f"{unit} ({REPLICATES} replicates; `experiments/intervals.py`). A difference "
+             "is called only where its paired interval (the same test draws for both "
+             "models) excludes 0.", ""]
+    outcomes = {}
+    for key, metrics in runs.items():
+        rows = [m.get("test_outcomes") for m in metrics if "diverged" not in m]
+        if rows and all(rows):
+            outcomes[key] = np.array([[c == "1" for c in row] for row in rows], dtype=float)
+    if not outcomes:
+        return ["No per-example test outcomes were recorded for these runs (made before "
+                "they were): no intervals."]
+    n = next(iter(outcomes.values())).shape[1]
+    groups = list(range(n)) if groups is None else groups
+    values = list(dict.fromkeys(v for v, _ in outcomes))
+    for value in values:
+        cells = {m: accuracy_interval(o, groups) for (v, m), o in outcomes.items()
+                 if v == value}
+        ranked = sorted(cells, key=lambda m: cells[m]["mean"], reverse=True)
+        lines.append(f"* {value_name} = {value}: " + ", ".join(
+            f"{labels.get(m, m)} {100 * cells[m]['mean']:.1f} [{100 * cells[m]['low']:.1f}, "
+            f"{100 * cells[m]['high']:.1f}]" for m in ranked))
+        called = []
+        for a, b in zip(ranked, ranked[1:], strict=False):
+            d = difference_interval(outcomes[value, a], outcomes[value, b], groups)
+            mark = ">" if d["called"] else "~"
+            called.append(f"{labels.get(a, a)} {mark} {labels.get(b, b)} "
+                          f"({100 * d['mean']:+.1f} [{100 * d['low']:+.1f}, "
+                          f"{100 * d['high']:+.1f}])")
+        if called:
+            lines.append("  neighbours: " + "; ".join(called))
+    return lines
+
+
+def late_best(metrics: dict, share: float = 0.1) -> bool:
+    """Did a run's best epoch fall in the last ``share`` of its schedule (still improving:
+    not converged)?"""
+    epochs = len(metrics.get("epochs", []))
+    best = metrics.get("best_epoch")
+    return bool(epochs and best is not None and best > epochs * (1 - share))

@@ -1,0 +1,107 @@
+"""Issue 28's first-week defects, each with the test that failed before its fix."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy.io import wavfile
+
+from unfoldrnn.cli import main
+from unfoldrnn.tasks import ClassificationTask
+
+
+def write_arrays(path, n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    np.savez(path, x_train=rng.standard_normal((n, 5, 3)).astype(np.float32),
+             y_train=rng.integers(0, 2, n))
+    return str(path)
+
+
+def test_ties_in_validation_accuracy_go_to_the_lower_validation_loss(tmp_path, monkeypatch):
+    scripted = iter([(0.5, 1.0), (0.8, 0.5), (0.8, 0.2), (0.8, 0.3)])  # (accuracy, loss)
+    original = ClassificationTask.evaluate
+
+    def evaluate(self, split, batch_size=512):
+        if len(split[1]) == 6 and (step := next(scripted, None)) is not None:  # validation
+            return {"accuracy": step[0], "loss": step[1]}
+        return original(self, split, batch_size)
+
+    monkeypatch.setattr(ClassificationTask, "evaluate", evaluate)
+    data = write_arrays(tmp_path / "x.npz")  # 60 sequences: 6 cut for validation
+    assert main(["train", "--task", "classification", "--data", data, "--model", "gru",
+                 "--epochs", "4", "--hidden-size", "8", "--out", str(tmp_path / "run"),
+                 "--quiet"]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["best_epoch"] == 3  # not epoch 2, the first at 0.8
+    assert len(metrics["test_outcomes"]) == 6 and set(metrics["test_outcomes"]) <= {"0", "1"}
+
+
+def test_predict_top_is_checked_first_and_capped_at_the_classes(tmp_path, capsys):
+    t = np.arange(16000) / 16000
+    wavfile.write(tmp_path / "tone.wav", 16000, (8000 * np.sin(2 * np.pi * 440 * t))
+                  .astype(np.int16))
+    assert main(["predict", "speech-gru", str(tmp_path / "tone.wav"), "--top", "0"]) == 2
+    assert "--top must be at least 1" in capsys.readouterr().err
+    assert main(["predict", "speech-gru", str(tmp_path / "tone.wav"), "--top", "99"]) == 0
+    header, row = capsys.readouterr().out.splitlines()[:2]
+    assert header.endswith("top 12") and header.index("probability") == \
+        row.index(row.split()[2]) + len(row.split()[2]) - len("probability")
+
+
+def test_reproduce_refuses_zero_seeds(tmp_path, capsys):
+    assert main(["reproduce", "paper001-table1", "--out", str(tmp_path), "--seeds", "0"]) == 2
+    assert "--seeds must be a positive integer, got 0" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_plain_rerun_of_the_same_command_continues_the_run(tmp_path, capsys):
+    from unfoldrnn.config import TrainConfig
+    from unfoldrnn.train import fit
+
+    data = write_arrays(tmp_path / "x.npz")
+    argv = ["train", "--task", "classification", "--data", data, "--model", "l1l1",
+            "--epochs", "2", "--hidden-size", "8", "--out", str(tmp_path / "run")]
+    config = TrainConfig(task="classification", data=data, model="l1l1", epochs=2,
+                         hidden_size=8)
+    fit(config, tmp_path / "run", progress=False, log=lambda *_: None, stop_after=1)
+    assert main(argv) == 0  # no --resume
+    out = capsys.readouterr().out
+    assert "resuming" in out and "at epoch 2" in out
+    assert len(json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs"]) == 2
+    assert main(argv) == 0
+    assert "is finished (2 epochs): nothing to train" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--delta", "2"], "--delta must lie in (0, 1), got 2.0"),
+    (["--delta", "0.5", "--delta-prime", "0.6"], "--delta + --delta-prime must be below 1"),
+    (["--samples", "0"], "--samples must be a positive integer"),
+    (["--sigma-prior", "-1"], "--sigma-prior must be positive"),
+])
+def test_certify_checks_its_arguments_before_any_work(tmp_path, capsys, flags, message):
+    """Refused in one line at once, before the run folder is even read (it does not exist)."""
+    assert main(["certify", str(tmp_path / "no-run"), "--pac-bayes", *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_split_takes_one_syntax_in_both_places():
+    from unfoldrnn.cli import config_from_args, make_parser
+
+    for argv in (["--set", "split=160,20,20"], ["--set", "split=[160,20,20]"],
+                 ["--split", "160,20,20"]):
+        args = make_parser().parse_args(["train", "--set", "num_sequences=200", *argv,
+                                         "--out", "x"])
+        assert config_from_args(args).split == (160, 20, 20)
+
+
+def test_a_corrupt_metrics_file_and_an_unknown_run_are_named(tmp_path, capsys):
+    data = write_arrays(tmp_path / "x.npz")
+    run = tmp_path / "run"
+    assert main(["train", "--task", "classification", "--data", data, "--model", "gru",
+                 "--epochs", "1", "--hidden-size", "8", "--out", str(run), "--quiet"]) == 0
+    (run / "metrics.json").write_text("{not json")
+    assert main(["evaluate", str(run)]) == 2
+    assert f"{run / 'metrics.json'} is corrupt" in capsys.readouterr().err
+    assert main(["predict", "speech-grue", data]) == 2
+    assert "neither a run folder nor a shipped model (shipped: demo-reweighted" in \
+        capsys.readouterr().err
