@@ -105,3 +105,33 @@ def test_a_corrupt_metrics_file_and_an_unknown_run_are_named(tmp_path, capsys):
     assert main(["predict", "speech-grue", data]) == 2
     assert "neither a run folder nor a shipped model (shipped: demo-reweighted" in \
         capsys.readouterr().err
+
+
+def test_predict_refuses_frames_outside_0_1_as_training_does(tmp_path, capsys):
+    from unfoldrnn.data import moving_mnist
+
+    frames = moving_mnist(2, seed=5, frame_size=16).numpy()
+    np.save(tmp_path / "bright.npy", frames * 255.0)  # 0..255 floats: not frames in [0, 1]
+    assert main(["predict", "demo-reweighted", str(tmp_path / "bright.npy"), "--out",
+                 str(tmp_path / "none")]) == 2
+    assert "must lie in [0, 1]" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
+
+
+def test_shipped_model_names_work_in_evaluate_and_plot(tmp_path, monkeypatch, capsys):
+    """Read from the package, written into ./NAME/ (the package folder is left alone)."""
+    from unfoldrnn.pretrained import folder_of
+
+    config = json.loads((folder_of("speech-gru") / "config.json").read_text())
+    if not __import__("pathlib").Path(config["data"]).is_dir():
+        pytest.skip(f"speech-gru's data folder {config['data']} is not on this machine")
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in folder_of("speech-gru").iterdir())
+    assert main(["evaluate", "speech-gru", "--quiet"]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    assert json.loads((tmp_path / "speech-gru" / "evaluation.json").read_text())["test"]
+    assert main(["plot", "speech-gru"]) == 0
+    assert (tmp_path / "speech-gru" / "plots" / "confusion.png").exists()
+    assert sorted(p.name for p in folder_of("speech-gru").iterdir()) == before
+    assert main(["evaluate", "speech-grue"]) == 2
+    assert "shipped: demo-reweighted" in capsys.readouterr().err

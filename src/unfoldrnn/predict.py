@@ -26,15 +26,10 @@ class PredictError(ValueError):
 def open_model(name_or_dir: str | Path):
     """(config, task in eval mode, run folder) of a run folder or, where no such folder
     exists, a shipped model's name."""
-    from .pretrained import PRETRAINED, folder_of
-    from .train import RunError, load_run
+    from .pretrained import run_folders
+    from .train import load_run
 
-    path = Path(name_or_dir)
-    if not path.exists() and str(name_or_dir) in PRETRAINED:
-        path = folder_of(str(name_or_dir))
-    elif not path.exists():
-        raise RunError(f"{name_or_dir} is neither a run folder nor a shipped model (shipped: "
-                       f"{', '.join(PRETRAINED)})")
+    path = run_folders(str(name_or_dir))[0]
     config, task, _ = load_run(path, "best")
     return config, task.eval(), path
 
@@ -135,6 +130,9 @@ def reconstruct(task, path: str | Path, measured: bool = False) -> tuple[np.ndar
         x = x / 255.0
     if not np.isfinite(x).all():
         raise PredictError(f"{path.name} contains NaN or infinite values")
+    if not measured and (x.min() < 0 or x.max() > 1):  # as training refuses them
+        raise PredictError(f"{path.name} has values in [{x.min():.3g}, {x.max():.3g}]; frames "
+                           "must lie in [0, 1] (scale them, or give --measurements for x = A s)")
     want = n if measured else n0
     flat = x.reshape(*x.shape[:2], -1) if x.ndim == 4 else x
     if flat.ndim != 3 or flat.shape[-1] != want:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..config import ConfigError, TrainConfig, stored_run_config
 from ..models import UNFOLDING_MODELS
+from ..pretrained import run_folders
 from ..train import RunError
 
 
@@ -18,7 +19,7 @@ def cmd_bound(args) -> int:
     for run_dir in args.run_dirs:
         if len(args.run_dirs) > 1:
             print(f"== {run_dir}")
-        reports.append(_bound_one(args, Path(run_dir)))
+        reports.append(_bound_one(args, *run_folders(run_dir)))
     if len(reports) > 1:
         summary = _bound_summary(args.run_dirs, reports)
         for key, (mean, std) in summary["mean_std"].items():
@@ -42,7 +43,7 @@ def _bound_summary(run_dirs, reports: list[dict]) -> dict:
             "values": {k: [r[k] for r in reports] for k in keys}}
 
 
-def _bound_one(args, run_dir: Path) -> dict:
+def _bound_one(args, run_dir: Path, out_dir: Path) -> dict:
     import torch
 
     from ..bounds import certify
@@ -56,7 +57,7 @@ def _bound_one(args, run_dir: Path) -> dict:
         raise RunError(f"{config.model} is not an unfolding RNN: the bounds of papers 000/001 "
                        "do not apply to it")
     if config.task == "classification":
-        return _classifier_bound(args, config, task, run_dir)
+        return _classifier_bound(args, config, task, out_dir)
     train = build_data(config)[0]
     with torch.no_grad():
         x = task.measure(train)
@@ -74,13 +75,14 @@ def _bound_one(args, run_dir: Path) -> dict:
               f"bound on test {train_loss + report.gap:.3g}")
     result = {**report.to_dict(), "train_loss": train_loss, "checkpoint": args.checkpoint,
               "loss": "min(||s_T - D h_T||_2 / ||D||_2, eta)"}
-    out = run_dir / "bound.json"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / "bound.json"
     out.write_text(json.dumps(result, indent=1))
     print(f"wrote {out}")
     return result
 
 
-def _classifier_bound(args, config, task, run_dir: Path) -> dict:
+def _classifier_bound(args, config, task, out_dir: Path) -> dict:
     """Paper 000 Prop. 3.4 / eq. 18 over a gamma grid, with the test ramp loss beside it."""
     from ..experiments.bound_experiments import certify_classifier, monte_carlo_what_if
     from ..train import build_data
@@ -105,7 +107,8 @@ def _classifier_bound(args, config, task, run_dir: Path) -> dict:
                  f"no bound on R_S certifies these margins with fewer than {need} samples"))
     result = {**report.to_dict(), "test_ramp_loss": test_ramp,
               "best_gamma": report.gammas[best], "checkpoint": args.checkpoint, **extra}
-    out = run_dir / "bound.json"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / "bound.json"
     out.write_text(json.dumps(result, indent=1))
     print(f"wrote {out}")
     return result
@@ -141,8 +144,9 @@ def cmd_certify(args) -> int:
     from ..experiments.pac_bayes import pac_bayes_certificate
 
     check_pac_bayes_args(args)
-    config_path = Path(args.run_dir) / "config.json"  # the recipe, not the weights: the
-    if not config_path.exists():  # prior must be trained without the bound samples
+    run_dir, out_dir = run_folders(args.run_dir)
+    config_path = run_dir / "config.json"  # the recipe, not the weights: the prior must be
+    if not config_path.exists():  # trained without the bound samples
         raise RunError(f"{args.run_dir} is not a run folder: config.json not found")
     try:
         config = TrainConfig.from_dict(stored_run_config(json.loads(config_path.read_text())))
@@ -173,7 +177,8 @@ def cmd_certify(args) -> int:
         print(f"  the weight noise of the prior (sigma {report['sigma_prior']}) alone brings "
               "the classifier to chance: a smaller --sigma-prior keeps it (recurrences "
               "compound the noise over the T steps)")
-    out = Path(args.run_dir) / "pac_bayes.json"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / "pac_bayes.json"
     out.write_text(json.dumps(report, indent=1))
     print(f"wrote {out}")
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..config import TASKS, ConfigError, TrainConfig, task_defaults
 from ..models import UNFOLDING_MODELS
-from ..pretrained import PRETRAINED
+from ..pretrained import PRETRAINED, run_folders
 from .common import add_train_flags, config_from_args
 
 
@@ -35,7 +35,8 @@ def cmd_evaluate(args) -> int:
     from ..tasks import confusion_matrix
     from ..train import build_data, load_run
 
-    config, task, _ = load_run(args.run_dir, args.which)
+    run_dir, out_dir = run_folders(args.run_dir)
+    config, task, _ = load_run(run_dir, args.which)
     test = build_data(config, progress=not args.quiet)[2]
     scores = task.evaluate(test)
     result = {"checkpoint": args.which, "test": scores}
@@ -47,7 +48,8 @@ def cmd_evaluate(args) -> int:
         result["confusion"] = counts.tolist()
         result["classes"] = task.class_names
         print(_confusion_text(counts, result["classes"]))
-    out = Path(args.run_dir) / "evaluation.json"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / "evaluation.json"
     out.write_text(json.dumps(result, indent=1))
     print(f"wrote {out}")
     return 0
@@ -73,8 +75,9 @@ def cmd_plot(args) -> int:
     from ..tasks.reconstruction import frame_shape
     from ..train import build_data, load_run
 
-    config, task, metrics = load_run(args.run_dir, "best")
-    out = Path(args.run_dir) / "plots"
+    run_dir, out_dir = run_folders(args.run_dir)
+    config, task, metrics = load_run(run_dir, "best")
+    out = out_dir / "plots"
     written = []
     if metrics.get("epochs"):
         written.append(plots.learning_curves(metrics["epochs"], out / "learning_curves.png",

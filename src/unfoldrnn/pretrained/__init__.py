@@ -11,7 +11,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from ..train import load_run
+from ..train import RunError, load_run
 
 PRETRAINED = {
     "demo-reweighted": "the demo's reweighted-RNN: compressive video reconstruction of "
@@ -38,3 +38,16 @@ def pretrained(name: str):
     config, task, metrics = load_run(folder_of(name), "best")
     task.config, task.metrics = config, metrics
     return task.eval()
+
+
+def run_folders(name: str) -> tuple[Path, Path]:
+    """(the folder to read, the folder to write into) of RUN: a run folder (both), or
+    where none is there a shipped model's name (read from the package, written into ./NAME/,
+    which is then no run folder of its own)."""
+    path = Path(name)
+    if (path / "config.json").exists() or (path.exists() and name not in PRETRAINED):
+        return path, path
+    if name not in PRETRAINED:
+        raise RunError(f"{name} is neither a run folder nor a shipped model (shipped: "
+                       f"{', '.join(PRETRAINED)})")
+    return folder_of(name), Path(name)
