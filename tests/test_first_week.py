@@ -135,3 +135,28 @@ def test_shipped_model_names_work_in_evaluate_and_plot(tmp_path, monkeypatch, ca
     assert sorted(p.name for p in folder_of("speech-gru").iterdir()) == before
     assert main(["evaluate", "speech-grue"]) == 2
     assert "shipped: demo-reweighted" in capsys.readouterr().err
+
+
+def test_audio_edge_cases_are_said(tmp_path, capsys):
+    from unfoldrnn.data.own import audio_features, load_audio_folder
+
+    t = np.arange(16000 * 10) / 16000
+    wavfile.write(tmp_path / "long.wav", 16000, (8000 * np.sin(2 * np.pi * 300 * t))
+                  .astype(np.int16))
+    wavfile.write(tmp_path / "low.wav", 100, (8000 * np.ones(100)).astype(np.int16))
+    wavfile.write(tmp_path / "silent.wav", 16000, np.zeros(16000, np.int16))
+    audio_features([tmp_path / n for n in ("long.wav", "low.wav", "silent.wav")])
+    err = capsys.readouterr().err
+    assert "1 clip(s) longer than 1 s: cut to their first second (e.g. long.wav: 10 s)" in err
+    assert "sampled below 8000 Hz" in err and "low.wav: 100 Hz" in err
+    assert "digitally silent" in err and "silent.wav" in err
+    for name in ("a", "b"):
+        (tmp_path / "clips" / name).mkdir(parents=True)
+        for k in range(4):
+            wavfile.write(tmp_path / "clips" / name / f"{k}.wav", 16000,
+                          (3000 * np.sin(2 * np.pi * (200 + 300 * (name == "b")) * t[:16000]
+                                         + k)).astype(np.int16))
+    load_audio_folder(tmp_path / "clips", progress=False)
+    err = capsys.readouterr().err
+    assert "2 classes; split within each class into 4 training, 2 validation and 2 test " \
+        "clips" in err and "a test split this small measures little" in err

@@ -163,6 +163,9 @@ def _monitor(task: str) -> str:
     return f"val_{TASKS[task].monitor}"
 
 
+MIN_TRIALS_FOR_IMPORTANCES = 8  # completed trials before parameter importances are reported
+
+
 def study_of(base: TrainConfig, storage: str, sampler: str = "tpe", trials: int = 30):
     """The study named after the base config's task and model (created once); TPE starts
     guiding after a third of ``trials`` (3 to 10: Optuna's default start-up is 10)."""
@@ -202,6 +205,8 @@ def work(base: TrainConfig, space: dict, out: Path, trials: int, storage: str,
                                                               else math.inf))
             trial.report(max(scores) if maximize else min(scores), row["epoch"])
             if trial.should_prune():
+                log(f"  trial {trial.number}: pruned after epoch {row['epoch']} ({monitor} "
+                    f"{scores[-1]:.4g}, behind the median)  {trial.params}")
                 raise optuna.TrialPruned()
 
         try:
@@ -214,8 +219,10 @@ def work(base: TrainConfig, space: dict, out: Path, trials: int, storage: str,
         log(f"  trial {trial.number}: {monitor} {best:.4g}  {trial.params}")
         return best
 
-    study.optimize(objective, callbacks=[MaxTrialsCallback(
-        trials, states=(TrialState.COMPLETE, TrialState.PRUNED))])
+    finished = (TrialState.COMPLETE, TrialState.PRUNED)
+    if len(study.get_trials(deepcopy=False, states=finished)) >= trials:
+        return  # a rerun of a finished search trains nothing more
+    study.optimize(objective, callbacks=[MaxTrialsCallback(trials, states=finished)])
 
 
 def summarize(base: TrainConfig, storage: str, out: Path, command: str,
@@ -229,10 +236,12 @@ def summarize(base: TrainConfig, storage: str, out: Path, command: str,
     if not done:
         raise ConfigError(f"no trial of {study.study_name} completed")
     best = study.best_trial
-    try:
-        importances = optuna.importance.get_param_importances(study)
-    except (RuntimeError, ValueError):  # too few trials, or one value everywhere
-        importances = {}
+    importances = {}
+    if len(done) >= MIN_TRIALS_FOR_IMPORTANCES:  # fewer: a random forest on noise
+        try:
+            importances = optuna.importance.get_param_importances(study)
+        except (RuntimeError, ValueError):  # one value everywhere
+            importances = {}
     best_config = with_params(base, best.params)
     write_toml(best_config.to_dict(), out / "best.toml",
                header=f"best of {len(done)} completed trials ({len(study.trials)} in all, "

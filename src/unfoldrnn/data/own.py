@@ -198,16 +198,21 @@ def load_classification_arrays(path: str | Path, seed: int = 0) -> LabelledSeque
 
 # ------------------------------------------------------------------ audio folders
 
-def read_clip(path: str | Path) -> np.ndarray:
-    """A mono wav at 16 kHz (another rate resampled with SciPy's polyphase filter)."""
+def clip_rate(path: str | Path) -> int:
+    """The sample rate of a wav file, or a DataError naming it."""
     from scipy.io import wavfile
 
     try:
-        rate = wavfile.read(path, mmap=True)[0]
+        return wavfile.read(path, mmap=True)[0]
     except FileNotFoundError:
         raise DataError(f"wav file not found: {path}") from None
     except (ValueError, OSError, EOFError) as err:
         raise DataError(f"{path} is not a readable wav file: {err}") from None
+
+
+def read_clip(path: str | Path) -> np.ndarray:
+    """A mono wav at 16 kHz (another rate resampled with SciPy's polyphase filter)."""
+    rate = clip_rate(path)
     samples = read_wav(path, sample_rate=rate)
     if rate == SAMPLE_RATE:
         return samples
@@ -219,9 +224,28 @@ def read_clip(path: str | Path) -> np.ndarray:
     return resample_poly(samples, SAMPLE_RATE // g, rate // g)
 
 
+LOW_RATE = 8000  # Hz: below it a clip has no energy in the Mel filters' upper half
+
+
 def audio_features(files: list[str | Path], num_filters: int = 32) -> np.ndarray:
-    """log_mel of each clip (resampled to 16 kHz, padded or cut to 1 s): [N, 99, n]."""
-    return log_mel(np.stack([fit_length(read_clip(f)) for f in files]), num_filters=num_filters)
+    """log_mel of each clip (resampled to 16 kHz, padded or cut to 1 s): [N, 99, n]. What
+    the features lose is said on stderr: clips cut to their first second, clips sampled
+    below 8 kHz (the filters above rate / 2 see nothing), digitally silent clips (every
+    energy at log(eps), unlike recorded silence)."""
+    clips = [read_clip(f) for f in files]
+    long = [(f, f"{len(c) / SAMPLE_RATE:.3g} s") for f, c in zip(files, clips, strict=True)
+            if len(c) > SAMPLE_RATE * 1.05]
+    low = [(f, f"{rate} Hz") for f in files if (rate := clip_rate(f)) < LOW_RATE]
+    silent = [(f, "all 0") for f, c in zip(files, clips, strict=True) if not np.any(c)]
+    for found, what in ((long, "longer than 1 s: cut to their first second"),
+                        (low, f"sampled below {LOW_RATE} Hz: their features above rate / 2 "
+                              "are empty"),
+                        (silent, "digitally silent: every feature is log(eps), which no "
+                                 "recorded silence gives")):
+        if found:
+            note(f"{len(found)} clip(s) {what} (e.g. {Path(found[0][0]).name}: "
+                 f"{found[0][1]})")
+    return log_mel(np.stack([fit_length(c) for c in clips]), num_filters=num_filters)
 
 
 def audio_folder_clips(root: str | Path) -> tuple[list[str], np.ndarray, list[str]]:
@@ -267,6 +291,11 @@ def load_audio_folder(root: str | Path, num_filters: int = 32, seed: int = 0,
         split[idx[:held]], split[idx[held:2 * held]], split[idx[2 * held:]] = 1, 2, 0
     splits = tuple((torch.from_numpy(features[split == s]), torch.from_numpy(labels[split == s]))
                    for s in range(3))
+    counts = [int((split == s).sum()) for s in range(3)]
+    note(f"{root}: {len(classes)} classes; split within each class into {counts[0]} training, "
+         f"{counts[1]} validation and {counts[2]} test clips (seeded; no speakers known)"
+         + (": a test split this small measures little" if counts[2] < 10 * len(classes)
+            else ""))
     return LabelledSequences(splits, classes)
 
 
