@@ -160,3 +160,33 @@ def test_audio_edge_cases_are_said(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "2 classes; split within each class into 4 training, 2 validation and 2 test " \
         "clips" in err and "a test split this small measures little" in err
+
+
+def test_confusion_headers_keep_whole_names_and_bars_stay_off_in_pipes(monkeypatch):
+    import sys
+
+    import torch
+
+    from unfoldrnn.cli.run import confusion_text
+    from unfoldrnn.progress import bars_off
+
+    text = confusion_text(torch.tensor([[3, 1], [0, 12345]]), ["silence", "unknown_words"])
+    header, first, second = text.splitlines()[1:]
+    assert "silence" in header and "unknown_words" in header
+    assert len(header) == len(first) == len(second)  # aligned columns
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert bars_off(True) and bars_off(False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert not bars_off(True) and bars_off(False)
+
+
+def test_a_table_plot_with_one_value_keeps_its_points_off_the_edges(tmp_path, monkeypatch):
+    from unfoldrnn import plots
+
+    seen = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: seen.append(fig.axes[0].get_xlim()))
+    cells = [{"model": m, "num_layers": 3, "n": 3, "mean": v, "std": 1.0,
+              "paper_accuracy": None} for m, v in (("gru", 88.0), ("rnn", 30.0))]
+    plots.paper_table(cells, "num_layers", "accuracy", tmp_path / "t.png", "t")
+    low, high = seen[0]
+    assert low < -0.2 and high > 0.2  # the points, within 0.15 of x = 0, sit inside

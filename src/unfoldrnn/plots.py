@@ -365,6 +365,7 @@ def paper_table(cells: list[dict], key: str, metric: str, path: Path, title: str
             ax.plot(*zip(*paper, strict=True), "o", mfc="none", ms=7, color=f"C{k}")
     ax.plot([], [], "o", mfc="none", color="gray", label="paper (full setting)")
     ax.set(xticks=range(len(values)), xticklabels=[str(v) for v in values], xlabel=key,
+           xlim=(-0.5, len(values) - 0.5),  # one value: its points in the middle
            ylabel={"psnr": "test PSNR [dB]", "accuracy": "test accuracy [%]",
                    "perplexity": "test perplexity"}[metric], title=title)
     if metric == "perplexity":

@@ -20,6 +20,7 @@ from .distributed import Ranks
 from .lambda_search import search_lambdas
 from .models import UNFOLDING_MODELS
 from .models.graphs import use_cuda_graphs
+from .progress import bars_off
 from .runs import (
     CHECKPOINT_VERSION,
     DIVERGENCE_FACTOR,
@@ -273,7 +274,7 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
         seen = 0
         batches = task.batches(train, config.batch_size, _epoch_generator(config, epoch))
         noise = _epoch_generator(config, epoch, stream=1) if config.input_noise else None
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress,
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", disable=bars_off(progress),
                    leave=False, total=task.num_batches(train, config.batch_size))
         for batch in bar:
             if noise is not None:

@@ -168,8 +168,9 @@ def cmd_certify(args) -> int:
     print(f"  bounded cross-entropy (p_min {report['p_min']}) <= "
           f"{report['certificate_cross_entropy']:.4f}")
     print(f"  KL(Q || P) = {report['kl']:.4g} over {report['weights']:,} weights; n = "
-          f"{report['n_bound']} bound clips, {report['n_prior']} prior clips; empirical error "
-          f"{report['empirical_error_mc']:.4f} ({report['samples']} weight draws)")
+          f"{report['n_bound']} bound examples, {report['n_prior']} prior examples; "
+          f"empirical error {report['empirical_error_mc']:.4f} ({report['samples']} weight "
+          "draws)")
     print(f"  measured on the test split: stochastic {report['stochastic_test_error']:.4f}, "
           f"posterior mean {report['posterior_mean_test_error']:.4f}")
     if report["empirical_error_mc"] > 0.9 * report["chance_error"] > \

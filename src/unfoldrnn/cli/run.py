@@ -47,7 +47,7 @@ def cmd_evaluate(args) -> int:
         counts = confusion_matrix(task.predict(test), test[1], task.num_classes)
         result["confusion"] = counts.tolist()
         result["classes"] = task.class_names
-        print(_confusion_text(counts, result["classes"]))
+        print(confusion_text(counts, result["classes"]))
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / "evaluation.json"
     out.write_text(json.dumps(result, indent=1))
@@ -55,11 +55,14 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def _confusion_text(counts, classes) -> str:
+def confusion_text(counts, classes) -> str:
+    """The confusion matrix as aligned text, every class name whole."""
     width = max(6, *(len(c) for c in classes))
+    cells = [max(6, len(c) + 1) for c in classes]  # each column as wide as its name
     lines = ["confusion matrix (rows: true class, columns: predicted)",
-             " " * width + "".join(f"{c[:5]:>6s}" for c in classes)]
-    lines += [f"{name:>{width}s}" + "".join(f"{int(v):6d}" for v in row)
+             " " * width + "".join(f"{c:>{w}s}" for c, w in zip(classes, cells, strict=True))]
+    lines += [f"{name:>{width}s}" + "".join(f"{int(v):{w}d}" for v, w in
+                                            zip(row, cells, strict=True))
               for name, row in zip(classes, counts, strict=True)]
     return "\n".join(lines)
 

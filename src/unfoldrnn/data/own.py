@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..progress import bars_off
 from .audio import SAMPLE_RATE, fit_length, log_mel, read_wav
 from .cache import cache_key, cached_arrays, file_signature
 from .mnist import DataError
@@ -278,7 +279,7 @@ def load_audio_folder(root: str | Path, num_filters: int = 32, seed: int = 0,
     def compute():
         chunks = [audio_features(files[i:i + 256], num_filters)
                   for i in tqdm(range(0, len(files), 256), desc="log-Mel features",
-                                disable=not progress)]
+                                disable=bars_off(progress))]
         return {"features": np.concatenate(chunks)}
 
     key = cache_key("audio", 1, num_filters, file_signature([Path(f) for f in files]))

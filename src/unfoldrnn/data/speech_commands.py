@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..progress import bars_off
 from .audio import SAMPLE_RATE, log_mel, read_wav
 from .cache import cache_key, cached_arrays, file_signature
 from .mnist import DataError
@@ -161,7 +162,7 @@ def featurize(files: list[str], num_filters: int = 32, progress: bool = True,
 
     out = np.empty((len(files), 99, num_filters), dtype=np.float32)
     with tqdm(total=len(files), desc="log-Mel features", unit="clip",
-              disable=not progress) as bar:
+              disable=bars_off(progress)) as bar:
         for start in range(0, len(files), chunk):
             batch = files[start:start + chunk]
             out[start:start + len(batch)] = log_mel(np.stack(
