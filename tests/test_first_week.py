@@ -190,3 +190,39 @@ def test_a_table_plot_with_one_value_keeps_its_points_off_the_edges(tmp_path, mo
     plots.paper_table(cells, "num_layers", "accuracy", tmp_path / "t.png", "t")
     low, high = seen[0]
     assert low < -0.2 and high > 0.2  # the points, within 0.15 of x = 0, sit inside
+
+
+def test_misleading_messages_now_name_the_problem(tmp_path, capsys):
+    np.save(tmp_path / "obj.npy", np.zeros((4, 5, 3)))
+    (tmp_path / "text.npz").write_text("not an archive\n")
+    common = ["train", "--task", "classification", "--model", "gru", "--out",
+              str(tmp_path / "run"), "--data"]
+    assert main([*common, str(tmp_path / "obj.npy")]) == 2
+    assert "classification takes a .npz of arrays" in capsys.readouterr().err
+    assert main([*common, str(tmp_path / "text.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "is not a NumPy .npz archive" in err and "pickle" not in err
+    data = write_arrays(tmp_path / "x.npz")
+    assert main(["train", "--task", "classification", "--data", data, "--model", "gru",
+                 "--epochs", "1", "--hidden-size", "8", "--out", str(tmp_path / "ok"),
+                 "--quiet"]) == 0
+    nan = np.full((2, 5, 3), np.nan, dtype=np.float32)
+    np.save(tmp_path / "nan.npy", nan)
+    assert main(["predict", str(tmp_path / "ok"), str(tmp_path / "nan.npy")]) == 2
+    assert "nan.npy contains NaN or infinite values" in capsys.readouterr().err
+
+
+def test_predict_warns_when_a_npy_looks_padded(tmp_path, capsys):
+    data = write_arrays(tmp_path / "x.npz")
+    assert main(["train", "--task", "classification", "--data", data, "--model", "gru",
+                 "--epochs", "1", "--hidden-size", "8", "--out", str(tmp_path / "ok"),
+                 "--quiet"]) == 0
+    x = np.random.default_rng(1).standard_normal((3, 5, 3)).astype(np.float32)
+    x[1, 3:] = 0  # one sequence of 3 steps, padded to 5
+    np.save(tmp_path / "padded.npy", x)
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "ok"), str(tmp_path / "padded.npy")]) == 0
+    assert "1 of 3 sequences end in all-zero frames" in capsys.readouterr().err
+    np.savez(tmp_path / "with_lengths.npz", x=x, lengths=np.array([5, 3, 5]))
+    assert main(["predict", str(tmp_path / "ok"), str(tmp_path / "with_lengths.npz")]) == 0
+    assert "all-zero" not in capsys.readouterr().err

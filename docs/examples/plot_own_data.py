@@ -43,7 +43,9 @@ print(f"test accuracy {100 * metrics['test']['accuracy']:.1f}%")
 
 # %%
 # ``unfoldrnn predict`` answers on new arrays with the run's own normalisation and names.
-np.save(folder / "new.npy", x[:3])
+# Padded sequences go in an ``.npz`` with their ``lengths`` (a ``.npy`` carries none, and
+# each sequence would be read at its last, padded, step).
+np.savez(folder / "new.npz", x=x[:3], lengths=lengths[:3])
 print(subprocess.run([sys.executable, "-m", "unfoldrnn", "predict", str(folder / "run"),
-                      str(folder / "new.npy")], capture_output=True, text=True,
+                      str(folder / "new.npz")], capture_output=True, text=True,
                      check=True).stdout)

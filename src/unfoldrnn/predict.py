@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .data import DataError
-from .data.own import audio_features, classification_source, read_npy
+from .data.own import audio_features, classification_source, note, read_npy
 
 
 class PredictError(ValueError):
@@ -88,9 +88,16 @@ def classify(config, task, inputs: list[str], top: int = 3) -> list[dict]:
         for path in arrays:
             x, lengths = _feature_arrays(path)
             x = x[None] if x.ndim == 2 else x  # one sequence [T, n]
-            if x.ndim != 3 or x.shape[-1] != n or not np.isfinite(x).all():
-                raise PredictError(f"{path.name} must be finite features [N, T, {n}] (or "
+            if x.ndim != 3 or x.shape[-1] != n:
+                raise PredictError(f"{path.name} must be features [N, T, {n}] (or "
                                    f"[T, {n}]), got shape {list(x.shape)}")
+            if not np.isfinite(x).all():
+                raise PredictError(f"{path.name} contains NaN or infinite values")
+            padded = int((x[:, -1] == 0).all(axis=-1).sum()) if lengths is None else 0
+            if padded:  # each sequence is read at its last step: the padding's
+                note(f"{path.name}: {padded} of {len(x)} sequences end in all-zero frames, "
+                     "read as data (a .npy has no lengths); for padded sequences give an "
+                     ".npz with x and lengths")
             names += [f"{path.name}[{i}]" for i in range(len(x))]
             batches.append((torch.from_numpy(x.astype(np.float32)),
                             None if lengths is None else torch.from_numpy(lengths)))

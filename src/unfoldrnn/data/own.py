@@ -53,6 +53,10 @@ def classification_source(data: str | Path) -> str:
     path = Path(data)
     if path.suffix == ".npz":
         return "arrays"
+    if path.is_file():
+        raise DataError(f"classification takes a .npz of arrays (x_train, y_train, ...), a "
+                        f"folder of class_name/CLIP.wav or a Speech Commands folder; {path} is "
+                        f"a {path.suffix or 'plain'} file")
     if path.is_dir() and not ((path / "testing_list.txt").exists()
                               or (path / "_silence_").is_dir() or (path / "_unknown_").is_dir()):
         return "audio"
@@ -80,10 +84,17 @@ def note(message: str) -> None:
 def _npz(path: Path) -> dict[str, np.ndarray]:
     if not path.exists():
         raise DataError(f"data file not found: {path}")
+    if not zipfile.is_zipfile(path):  # (np.load would read it as a pickle, and say so)
+        raise DataError(f"{path} is not a NumPy .npz archive (np.savez writes one)")
     try:
         with np.load(path, allow_pickle=False) as stored:
             return {name: stored[name] for name in stored.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+    except ValueError as err:
+        if "pickle" in str(err):
+            raise DataError(f"{path} holds object arrays; store plain numeric arrays (and "
+                            "class_names as strings)") from None
+        raise DataError(f"{path} is not a readable .npz file: {err}") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as err:
         raise DataError(f"{path} is not a readable .npz file: {err}") from None
 
 
