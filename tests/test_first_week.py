@@ -226,3 +226,40 @@ def test_predict_warns_when_a_npy_looks_padded(tmp_path, capsys):
     np.savez(tmp_path / "with_lengths.npz", x=x, lengths=np.array([5, 3, 5]))
     assert main(["predict", str(tmp_path / "ok"), str(tmp_path / "with_lengths.npz")]) == 0
     assert "all-zero" not in capsys.readouterr().err
+
+
+def test_evaluate_scores_new_labelled_data(tmp_path, capsys):
+    from test_own_data import write_tones
+
+    write_tones(tmp_path / "clips")
+    assert main(["train", "--task", "classification", "--data", str(tmp_path / "clips"),
+                 "--model", "gru", "--epochs", "3", "--hidden-size", "16", "--out",
+                 str(tmp_path / "run"), "--quiet"]) == 0
+    write_tones(tmp_path / "new", per_class=4, rates=(16000,))
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "run"), "--data", str(tmp_path / "new")]) == 0
+    out = capsys.readouterr().out
+    assert "(8 sequences)" in out and "confusion matrix" in out
+    result = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert result["data"] == str(tmp_path / "new")
+    assert sum(map(sum, result["confusion"])) == 8
+    (tmp_path / "new" / "other").mkdir()
+    for k in range(3):
+        wavfile.write(tmp_path / "new" / "other" / f"{k}.wav", 16000, np.zeros(800, np.int16))
+    assert main(["evaluate", str(tmp_path / "run"), "--data", str(tmp_path / "new")]) == 2
+    assert "class folders the model does not know: other" in capsys.readouterr().err
+
+
+def test_evaluate_scores_a_labelled_npz(tmp_path, capsys):
+    data = write_arrays(tmp_path / "x.npz")
+    assert main(["train", "--task", "classification", "--data", data, "--model", "gru",
+                 "--epochs", "1", "--hidden-size", "8", "--out", str(tmp_path / "run"),
+                 "--quiet"]) == 0
+    rng = np.random.default_rng(3)
+    np.savez(tmp_path / "new.npz", x=rng.standard_normal((7, 5, 3)).astype(np.float32),
+             y=np.array([0, 1, 0, 1, 1, 0, 0]))
+    assert main(["evaluate", str(tmp_path / "run"), "--data", str(tmp_path / "new.npz")]) == 0
+    assert "(7 sequences)" in capsys.readouterr().out
+    np.savez(tmp_path / "bad.npz", x=rng.standard_normal((7, 5, 3)), y=np.full(7, 5))
+    assert main(["evaluate", str(tmp_path / "run"), "--data", str(tmp_path / "bad.npz")]) == 2
+    assert "class indices in 0..1" in capsys.readouterr().err

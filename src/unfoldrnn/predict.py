@@ -73,6 +73,44 @@ def _feature_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return x, lengths
 
 
+def labelled(task, source: str | Path) -> tuple:
+    """(features, labels[, lengths]) of new labelled data for a classifier: a folder of
+    class_name/CLIP.wav (folder names among the model's classes) or a .npz with ``x`` and
+    ``y`` (or ``x_test``, ``y_test``; ``lengths`` / ``lengths_test`` optional)."""
+    from .data.own import audio_folder_clips
+
+    source, n = Path(source), task.mean.shape[0]
+    if source.is_dir():
+        files, labels, names = audio_folder_clips(source)
+        unknown = sorted(set(names) - set(task.class_names))
+        if unknown:
+            raise PredictError(f"{source} has class folders the model does not know: "
+                               f"{', '.join(unknown)} (its classes: "
+                               f"{', '.join(task.class_names)})")
+        index = [task.class_names.index(name) for name in names]
+        try:
+            features = audio_features(files, n)
+        except DataError as err:
+            raise PredictError(str(err)) from None
+        return torch.from_numpy(features), torch.tensor([index[k] for k in labels])
+    x, lengths = _feature_arrays(source)
+    with np.load(source, allow_pickle=False) as stored:
+        key = "y_test" if "x_test" in stored.files else "y"
+        if key not in stored.files:
+            raise PredictError(f"{source} holds no labels {key} (it has: "
+                               f"{', '.join(stored.files)})")
+        y = stored[key]
+    if x.ndim != 3 or x.shape[-1] != n:
+        raise PredictError(f"{source.name} must hold features [N, T, {n}], got shape "
+                           f"{list(x.shape)}")
+    if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or \
+            y.min() < 0 or y.max() >= len(task.class_names):
+        raise PredictError(f"{source.name}: {key} must be [{len(x)}] class indices in "
+                           f"0..{len(task.class_names) - 1}")
+    split = (torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.int64)))
+    return split if lengths is None else (*split, torch.from_numpy(lengths.astype(np.int64)))
+
+
 def classify(config, task, inputs: list[str], top: int = 3) -> list[dict]:
     """One row per input sequence: name, class, probability, the ``top`` classes (at most
     all of them)."""

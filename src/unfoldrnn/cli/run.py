@@ -37,9 +37,18 @@ def cmd_evaluate(args) -> int:
 
     run_dir, out_dir = run_folders(args.run_dir)
     config, task, _ = load_run(run_dir, args.which)
-    test = build_data(config, progress=not args.quiet)[2]
+    if args.data is not None:  # new labelled data instead of the run's test split
+        from ..predict import labelled
+
+        if config.task != "classification":
+            raise ConfigError("--data scores a classifier on new labelled data; this run is "
+                              f"a {config.task} run")
+        test = labelled(task, args.data)
+    else:
+        test = build_data(config, progress=not args.quiet)[2]
     scores = task.evaluate(test)
-    result = {"checkpoint": args.which, "test": scores}
+    result = {"checkpoint": args.which, "test": scores,
+              "data": str(args.data) if args.data else "the run's test split"}
     size = f"{test.numel():,} tokens" if config.task == "language_model" else \
         f"{len(test[1]) if isinstance(test, tuple) else len(test):,} sequences"
     print(f"{config.model}: test loss {scores['loss']:.4f}, {task.describe(scores)} ({size})")
@@ -216,10 +225,13 @@ def add_train(sub) -> None:
 
 def add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="test loss and metric (PSNR, accuracy) of a run",
-                       description="Evaluate a run's checkpoint on its test split; prints the "
-                       "metric (and a classifier's confusion matrix) and writes "
-                       "RUN_DIR/evaluation.json.")
-    p.add_argument("run_dir")
+                       description="Evaluate a run's checkpoint on its test split, or a "
+                       "classifier on new labelled data (--data); prints the metric (and a "
+                       "classifier's confusion matrix) and writes RUN_DIR/evaluation.json.")
+    p.add_argument("run_dir", metavar="RUN", help="run folder, or a shipped model's name")
+    p.add_argument("--data", help="classification: new labelled data, a folder of "
+                   "class_name/CLIP.wav (the run's class names) or a .npz with x and y "
+                   "(or x_test and y_test; lengths optional)")
     p.add_argument("--which", choices=("best", "last"), default="best")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_evaluate)
