@@ -9,6 +9,7 @@ from importlib import metadata
 
 project = "unfoldrnn"
 author = "the unfoldrnn developers"
+copyright = "2026, the unfoldrnn developers (MIT licence)"
 release = metadata.version("unfoldrnn")
 extensions = ["sphinx.ext.autodoc", "sphinx.ext.autosummary", "sphinx.ext.mathjax",
               "sphinx.ext.napoleon", "sphinx.ext.viewcode", "sphinx_gallery.gen_gallery",
