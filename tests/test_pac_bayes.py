@@ -149,3 +149,72 @@ def test_a_certificate_of_variable_length_sequences(tmp_path):
                          hidden_size=4, num_layers=1, epochs=1)
     report = pac_bayes_certificate(config, posterior_epochs=1, samples=2, log=lambda *_: None)
     assert report["n_bound"] == 32 and 0 <= report["certificate_error"] <= 1
+
+
+def test_a_grouped_prior_bound_split_shares_no_group():
+    from unfoldrnn.experiments.pac_bayes import split_for_prior
+
+    groups = [f"speaker{k % 7}" for k in range(50)]
+    prior, bound = split_for_prior(50, 0.5, 3, groups)
+    assert sorted(prior.tolist() + bound.tolist()) == list(range(50))
+    assert not {groups[i] for i in prior.tolist()} & {groups[i] for i in bound.tolist()}
+    assert len({groups[i] for i in prior.tolist()}) == 4  # round(0.5 * 7) of the speakers
+    again = split_for_prior(50, 0.5, 3, groups)
+    assert torch.equal(prior, again[0]) and torch.equal(bound, again[1])
+    with pytest.raises(ValueError, match="two groups"):
+        split_for_prior(3, 0.5, 0, ["a", "a", "a"])
+
+
+def test_group_risk_and_the_group_level_certificate_against_a_hand_computation():
+    import math
+
+    from scipy.optimize import brentq
+
+    from unfoldrnn.experiments.pac_bayes import group_certificate, group_risk
+
+    errors = torch.tensor([1.0, 0.0, 1.0, 1.0, 1.0])
+    assert group_risk(errors, ["a", "a", "b", "b", "b"]) == pytest.approx(0.75)  # not 0.8
+
+    def kl(q, p):
+        return sum(x * math.log(x / y) for x, y in ((q, p), (1 - q, 1 - p)) if x > 0)
+
+    def inverse(q, budget):  # the largest p with kl(q || p) <= budget, by root finding
+        return brentq(lambda p: kl(q, p) - budget, q + 1e-12, 1 - 1e-12)
+
+    bound_groups = [f"s{k}" for k in range(40) for _ in range(3)]  # 40 speakers, 3 clips
+    result = group_certificate(0.1, 1000, 0.5, bound_groups, [*bound_groups, "p1", "p2"],
+                               torch.tensor([120, 121]), 0.025, 0.01)
+    sampled = inverse(0.1, math.log(2 / 0.01) / 1000)
+    expected = inverse(sampled, (0.5 + math.log(2 * math.sqrt(40) / 0.025)) / 40)
+    assert result["n_bound_groups"] == 40 and result["n_prior_groups"] == 2
+    assert result["group_certificate_error"] == pytest.approx(expected, abs=1e-7)
+
+
+def test_a_certificate_of_grouped_data_splits_by_group_and_certifies_groups(tmp_path):
+    """An .npz with groups_train (and its own valid and test splits): the prior and bound
+    parts share no speaker, and the group-level certificate uses n = the bound speakers."""
+    import numpy as np
+
+    from unfoldrnn.config import TrainConfig
+    from unfoldrnn.experiments.pac_bayes import pac_bayes_certificate
+
+    rng = np.random.default_rng(0)
+
+    def part(n):
+        return rng.standard_normal((n, 6, 3)).astype(np.float32), np.arange(n) % 2
+
+    (x, y), (xv, yv), (xt, yt) = part(90), part(20), part(20)
+    groups = np.array([f"spk{k // 5}" for k in range(90)])  # 18 speakers of 5 clips
+    np.savez(tmp_path / "x.npz", x_train=x, y_train=y, x_valid=xv, y_valid=yv, x_test=xt,
+             y_test=yt, groups_train=groups)
+    config = TrainConfig(task="classification", data=str(tmp_path / "x.npz"), model="gru",
+                         hidden_size=4, num_layers=1, epochs=1)
+    report = pac_bayes_certificate(config, posterior_epochs=1, samples=3, log=lambda *_: None)
+    prior = {groups[i] for i in report["prior_indices"]}
+    bound = {groups[i] for i in report["bound_indices"]}
+    assert not prior & bound and len(prior) + len(bound) == 18
+    assert report["n_bound_groups"] == len(bound) and sorted(bound) == report["bound_groups"]
+    assert report["group_certificate_error"] > report["certificate_error"]  # fewer units
+    clip_level = pac_bayes_certificate(config, posterior_epochs=1, samples=3, grouped=False,
+                                       log=lambda *_: None)
+    assert "group_certificate_error" not in clip_level

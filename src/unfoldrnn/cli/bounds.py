@@ -159,12 +159,17 @@ def cmd_certify(args) -> int:
         delta_prime=args.delta_prime, samples=args.samples, seed=args.seed,
         posterior_lr=args.posterior_lr,
         progress=not args.quiet)
-    print(f"PAC-Bayes risk certificate of {config.model} (Perez-Ortiz et al. 2021), with "
-          f"probability >= {report['confidence']:.3f} (delta {report['delta']}, delta' "
+    print(f"PAC-Bayes risk certificate of {config.model}'s stochastic classifier Q (a "
+          f"Gaussian around the weights; Perez-Ortiz et al. 2021), each line with probability "
+          f">= {report['confidence']:.3f} on its own (delta {report['delta']}, delta' "
           f"{report['delta_prime']}):")
-    print(f"  test error of the stochastic classifier <= {report['certificate_error']:.4f} "
-          f"(guaranteed accuracy >= {100 * (1 - report['certificate_error']):.1f}%; chance "
-          f"error {report['chance_error']:.3f})")
+    print(f"  test error of Q on a new clip <= {report['certificate_error']:.4f}, taking the "
+          f"clips as i.i.d. (chance error {report['chance_error']:.3f})")
+    if "group_certificate_error" in report:
+        print(f"  error rate of Q on a new speaker's clips <= "
+              f"{report['group_certificate_error']:.4f}, the speakers as the i.i.d. sample "
+              f"(n = {report['n_bound_groups']} bound speakers, none of them in the prior's "
+              f"{report['n_prior_groups']})")
     print(f"  bounded cross-entropy (p_min {report['p_min']}) <= "
           f"{report['certificate_cross_entropy']:.4f}")
     print(f"  KL(Q || P) = {report['kl']:.4g} over {report['weights']:,} weights; n = "

@@ -21,6 +21,7 @@ they are part of the prior, fixed before the bound samples are seen.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call
@@ -33,16 +34,41 @@ from ..bounds.pac_bayes import (
     risk_certificate,
     sampling_bound,
 )
+from ..tasks import TASKS
 from ..train import build_data, build_task
 
 
-def split_for_prior(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(prior indices, bound indices): a seeded permutation of range(n), cut at fraction."""
+def split_for_prior(n: int, fraction: float, seed: int, groups=None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(prior indices, bound indices): a seeded permutation of range(n), cut at fraction;
+    with ``groups`` (one per example: a speaker) a seeded permutation of the groups, cut at
+    fraction of them, so that the prior and bound parts share no group."""
     if not 0 < fraction < 1:
         raise ValueError(f"prior_fraction must lie in (0, 1), got {fraction}")
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    cut = int(round(fraction * n))
-    return order[:cut].sort()[0], order[cut:].sort()[0]
+    generator = torch.Generator().manual_seed(seed)
+    if groups is None:
+        order = torch.randperm(n, generator=generator)
+        cut = int(round(fraction * n))
+        return order[:cut].sort()[0], order[cut:].sort()[0]
+    if len(groups) != n:
+        raise ValueError(f"{len(groups)} groups for {n} examples")
+    names = sorted(set(groups))
+    if len(names) < 2:
+        raise ValueError("a grouped prior/bound split needs at least two groups")
+    order = torch.randperm(len(names), generator=generator).tolist()
+    cut = min(max(1, int(round(fraction * len(names)))), len(names) - 1)
+    prior_groups = {names[i] for i in order[:cut]}
+    in_prior = torch.tensor([g in prior_groups for g in groups])
+    return torch.nonzero(in_prior).flatten(), torch.nonzero(~in_prior).flatten()
+
+
+def group_risk(errors: torch.Tensor, groups) -> float:
+    """The mean over groups of each group's mean error: the loss of a group (a speaker's
+    error rate over their clips), in [0, 1], averaged over the groups, the i.i.d. units."""
+    index = torch.from_numpy(np.unique(np.asarray(groups), return_inverse=True)[1].ravel())
+    count = torch.bincount(index).double()
+    per_group = torch.bincount(index, weights=errors.double()) / count
+    return float(per_group.mean())
 
 
 def train_prior(task, prior, epochs: int, lr: float, batch_size: int, clip: float,
@@ -77,16 +103,22 @@ def _scores(task, weights: dict, split, batch: int = 512) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _mc_risks(task, posterior, fixed, data, samples: int, p_min: float, seed: int):
-    """Mean over ``samples`` weight draws of the 0-1 error and the bounded cross-entropy."""
+def _mc_risks(task, posterior, fixed, data, samples: int, p_min: float, seed: int,
+              groups=None):
+    """Mean over ``samples`` weight draws of the 0-1 error and the bounded cross-entropy
+    (and, with ``groups``, of the group-level error ``group_risk``)."""
     labels = data[1]
     gen = torch.Generator().manual_seed(seed)
-    errors, losses = [], []
+    errors, losses, grouped = [], [], []
     for _ in range(samples):
         scores = _scores(task, {**posterior.sample(gen), **fixed}, data)
-        errors.append(float((scores.argmax(1) != labels).float().mean()))
+        wrong = (scores.argmax(1) != labels).float()
+        errors.append(float(wrong.mean()))
         losses.append(float(bounded_cross_entropy(scores, labels, p_min).mean()))
-    return sum(errors) / samples, sum(losses) / samples
+        if groups is not None:
+            grouped.append(group_risk(wrong, groups))
+    means = sum(errors) / samples, sum(losses) / samples
+    return means if groups is None else (*means, sum(grouped) / samples)
 
 
 def pac_bayes_certificate(config, prior_fraction: float = 0.5, prior_epochs: int | None = None,
@@ -94,15 +126,21 @@ def pac_bayes_certificate(config, prior_fraction: float = 0.5, prior_epochs: int
                           objective: str = "f-quad", p_min: float = 1e-4,
                           delta: float = 0.025, delta_prime: float = 0.01,
                           samples: int = 1000, posterior_lr: float = 1e-2, seed: int = 0,
-                          progress: bool = False, log=print) -> dict:
-    """The whole recipe for a classification config (a run's); returns the report."""
+                          progress: bool = False, log=print, grouped: bool = True) -> dict:
+    """The whole recipe for a classification config (a run's); returns the report. Where
+    the training examples come in groups (a speaker's clips: ``train_groups``) and
+    ``grouped``, the prior and bound parts share no group, and beside the clip-level
+    certificate (its assumption: clips i.i.d.) the report holds the group-level one, whose
+    loss is a group's error rate and whose n is the number of bound groups."""
     if config.task != "classification":
         raise ValueError("PAC-Bayes certificates here are for classifiers (task "
                          f"classification), not {config.task}")
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     train, _, test = build_data(config, progress=progress)
-    prior_idx, bound_idx = split_for_prior(len(train[1]), prior_fraction, seed)
+    groups = TASKS[config.task].train_groups(config) if grouped else None
+    prior_idx, bound_idx = split_for_prior(len(train[1]), prior_fraction, seed, groups)
+    bound_groups = None if groups is None else [groups[i] for i in bound_idx.tolist()]
     prior = tuple(part[prior_idx] for part in train)  # features, labels[, lengths]
     bound = tuple(part[bound_idx] for part in train)
     n = len(bound_idx)
@@ -134,7 +172,8 @@ def pac_bayes_certificate(config, prior_fraction: float = 0.5, prior_epochs: int
             opt.step()
     with torch.no_grad():
         kl = float(posterior.kl())
-    error, ce = _mc_risks(task, posterior, fixed, bound, samples, p_min, seed + 2)
+    error, ce, *group_error = _mc_risks(task, posterior, fixed, bound, samples, p_min,
+                                        seed + 2, bound_groups)
     # the measured test error of Q (no bound uses it): 100 draws are plenty
     test_error, _ = _mc_risks(task, posterior, fixed, test, min(samples, 100), p_min,
                               seed + 3)
@@ -156,4 +195,22 @@ def pac_bayes_certificate(config, prior_fraction: float = 0.5, prior_epochs: int
         "certificate_without_sampling": pac_bayes_kl_bound(error, kl, n, delta),
         "prior_indices": prior_idx.tolist(), "bound_indices": bound_idx.tolist(),
         "chance_error": 1 - 1 / task.num_classes,
+        "sample_unit": "clip (assumed i.i.d.)" if groups is None else
+            "clip (assumed i.i.d.); group-level certificate beside it",
+        **({} if groups is None else group_certificate(
+            group_error[0], samples, kl, bound_groups, groups, prior_idx, delta,
+            delta_prime)),
     }
+
+
+def group_certificate(error: float, samples: int, kl: float, bound_groups, groups,
+                      prior_idx, delta: float, delta_prime: float) -> dict:
+    """The group-level certificate: PAC-Bayes-kl with n = the number of bound groups and
+    the loss of a group its error rate (in [0, 1]), the groups being the i.i.d. sample."""
+    n = len(set(bound_groups))
+    prior_groups = {groups[i] for i in prior_idx.tolist()}
+    return {"n_bound_groups": n, "n_prior_groups": len(prior_groups),
+            "group_empirical_error_mc": error,
+            "group_certificate_error": risk_certificate(error, samples, kl, n, delta,
+                                                        delta_prime),
+            "bound_groups": sorted(set(bound_groups))}

@@ -13,6 +13,7 @@ ones, or a folder of ``class_name/*.wav``; ``data.own``) run through the same ta
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -195,15 +196,26 @@ class ClassificationTask(Task):
     def test_groups(cls, config) -> list[str] | None:
         """A Speech Commands test clip's speaker (``speaker_of``), an .npz's
         ``groups_test`` where it gives ``x_test``; None otherwise (each clip its own unit)."""
+        return cls._groups(config, "test")
+
+    @classmethod
+    def train_groups(cls, config) -> list[str] | None:
+        """The same for the training split (an .npz's ``groups_train`` where it gives its
+        own ``x_valid`` and ``x_test``, so that no split was cut from the training arrays)."""
+        return cls._groups(config, "train")
+
+    @classmethod
+    def _groups(cls, config, split: str) -> list[str] | None:
         source = classification_source(config.data)
         if source == "speech":
-            test = SpeechCommands(config.data, "test", config.classes, config.num_filters,
-                                  progress=False)
-            return [speaker_of(f) for f in test.files]
-        if source == "arrays":
+            clips = SpeechCommands(config.data, split, config.classes, config.num_filters,
+                                   progress=False)
+            return [speaker_of(f) for f in clips.files]
+        if source == "arrays" and Path(config.data).is_file():
             with np.load(config.data, allow_pickle=False) as arrays:
-                if "groups_test" in arrays and "x_test" in arrays:
-                    return [str(g) for g in arrays["groups_test"]]
+                whole = "x_valid" in arrays and "x_test" in arrays  # nothing cut from train
+                if f"groups_{split}" in arrays and whole:
+                    return [str(g) for g in arrays[f"groups_{split}"]]
         return None
 
     def model_inputs(self, split) -> Tensor:
