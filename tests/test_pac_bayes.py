@@ -218,3 +218,36 @@ def test_a_certificate_of_grouped_data_splits_by_group_and_certifies_groups(tmp_
     clip_level = pac_bayes_certificate(config, posterior_epochs=1, samples=3, grouped=False,
                                        log=lambda *_: None)
     assert "group_certificate_error" not in clip_level
+
+
+def test_a_certificate_verifies_from_its_files_and_a_tampered_one_fails(tmp_path, capsys):
+    import json
+
+    import numpy as np
+
+    from unfoldrnn.cli import main
+    from unfoldrnn.train import load_checkpoint, save_checkpoint
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "x.npz", x_train=rng.standard_normal((80, 6, 3)).astype(np.float32),
+             y_train=np.arange(80) % 2)
+    run = tmp_path / "run"
+    assert main(["train", "--task", "classification", "--data", str(tmp_path / "x.npz"),
+                 "--model", "gru", "--epochs", "1", "--hidden-size", "6", "--out", str(run),
+                 "--quiet"]) == 0
+    certify = ["certify", str(run), "--pac-bayes", "--prior-epochs", "1",
+               "--posterior-epochs", "1", "--samples", "4", "--quiet"]
+    assert main(certify) == 0
+    assert main([*certify, "--verify"]) == 0
+    assert "verifies" in capsys.readouterr().out
+    state = load_checkpoint(run / "pac_bayes.pt")
+    key = next(k for k in state["posterior"] if k.startswith("u."))
+    state["posterior"][key] = state["posterior"][key] + 0.5  # the posterior moved by hand
+    save_checkpoint(run / "pac_bayes.pt", state)
+    assert main([*certify, "--verify"]) == 2
+    assert "does not verify: kl" in capsys.readouterr().err
+    report = json.loads((run / "pac_bayes.json").read_text())
+    (run / "pac_bayes.pt").unlink()
+    assert main([*certify, "--verify"]) == 2
+    assert "nothing to verify" in capsys.readouterr().err
+    assert report["seed"] == 0 and len(report["bound_indices"]) == report["n_bound"]

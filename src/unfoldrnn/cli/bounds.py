@@ -136,28 +136,52 @@ def check_pac_bayes_args(args) -> None:
         raise ConfigError(f"--posterior-epochs must be 0 or more, got {args.posterior_epochs}")
 
 
+def _run_config(run_dir: Path, name: str) -> TrainConfig:
+    config_path = run_dir / "config.json"  # the recipe, not the weights: the prior must be
+    if not config_path.exists():  # trained without the bound samples
+        raise RunError(f"{name} is not a run folder: config.json not found")
+    try:
+        return TrainConfig.from_dict(stored_run_config(json.loads(config_path.read_text())))
+    except ValueError as err:
+        raise RunError(f"{config_path} is corrupt: {err}") from None
+
+
+def _verify(args, run_dir: Path, out_dir: Path, verify_certificate) -> int:
+    """certify --pac-bayes --verify: the stored certificate recomputed, no training."""
+    report_path, saved = out_dir / "pac_bayes.json", out_dir / "pac_bayes.pt"
+    for path in (report_path, saved):
+        if not path.exists():
+            raise RunError(f"nothing to verify: {path} not found (certify without --verify "
+                           "writes it)")
+    try:
+        report = json.loads(report_path.read_text())
+    except ValueError as err:
+        raise RunError(f"{report_path} is corrupt: {err}") from None
+    checked = verify_certificate(_run_config(run_dir, args.run_dir), report, saved)
+    for key, (stored, found) in checked.items():
+        print(f"  {key}: {stored:.10g} stored, {found:.10g} recomputed")
+    print(f"the certificate in {report_path} verifies")
+    return 0
+
+
 def cmd_certify(args) -> int:
     """A certificate of a trained classifier: PAC-Bayes (--pac-bayes) or the Rademacher route
     (the same as ``bound``)."""
     if not args.pac_bayes:
         return cmd_bound(argparse.Namespace(**{**vars(args), "run_dirs": [args.run_dir]}))
-    from ..experiments.pac_bayes import pac_bayes_certificate
+    from ..experiments.pac_bayes import pac_bayes_certificate, verify_certificate
 
     check_pac_bayes_args(args)
     run_dir, out_dir = run_folders(args.run_dir)
-    config_path = run_dir / "config.json"  # the recipe, not the weights: the prior must be
-    if not config_path.exists():  # trained without the bound samples
-        raise RunError(f"{args.run_dir} is not a run folder: config.json not found")
-    try:
-        config = TrainConfig.from_dict(stored_run_config(json.loads(config_path.read_text())))
-    except ValueError as err:
-        raise RunError(f"{config_path} is corrupt: {err}") from None
+    if args.verify:
+        return _verify(args, run_dir, out_dir, verify_certificate)
+    config = _run_config(run_dir, args.run_dir)
     report = pac_bayes_certificate(
         config, prior_fraction=args.prior_fraction, prior_epochs=args.prior_epochs,
         posterior_epochs=args.posterior_epochs, sigma_prior=args.sigma_prior,
         objective=args.objective, p_min=args.p_min, delta=args.delta,
         delta_prime=args.delta_prime, samples=args.samples, seed=args.seed,
-        posterior_lr=args.posterior_lr,
+        posterior_lr=args.posterior_lr, save_to=out_dir / "pac_bayes.pt",
         progress=not args.quiet)
     print(f"PAC-Bayes risk certificate of {config.model}'s stochastic classifier Q (a "
           f"Gaussian around the weights; Perez-Ortiz et al. 2021), each line with probability "
@@ -225,6 +249,9 @@ def add_certify(sub) -> None:
                        "RUN_DIR/pac_bayes.json. Without it: the same as unfoldrnn bound.")
     p.add_argument("run_dir")
     p.add_argument("--pac-bayes", action="store_true", help="the PAC-Bayes route")
+    p.add_argument("--verify", action="store_true", help="with --pac-bayes: recompute the "
+                   "stored certificate (RUN/pac_bayes.json) from its split, seeds and the "
+                   "saved prior and posterior (RUN/pac_bayes.pt), without training")
     p.add_argument("--prior-fraction", type=float, default=0.5,
                    help="share of the training split that trains the prior (default 0.5)")
     p.add_argument("--prior-epochs", type=int, help="epochs of the prior (default: the run's)")

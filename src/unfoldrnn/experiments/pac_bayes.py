@@ -21,6 +21,8 @@ they are part of the prior, fixed before the bound samples are seen.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
@@ -35,7 +37,14 @@ from ..bounds.pac_bayes import (
     sampling_bound,
 )
 from ..tasks import TASKS
-from ..train import build_data, build_task
+from ..train import (
+    CHECKPOINT_VERSION,
+    RunError,
+    build_data,
+    build_task,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 
 def split_for_prior(n: int, fraction: float, seed: int, groups=None
@@ -126,12 +135,15 @@ def pac_bayes_certificate(config, prior_fraction: float = 0.5, prior_epochs: int
                           objective: str = "f-quad", p_min: float = 1e-4,
                           delta: float = 0.025, delta_prime: float = 0.01,
                           samples: int = 1000, posterior_lr: float = 1e-2, seed: int = 0,
-                          progress: bool = False, log=print, grouped: bool = True) -> dict:
+                          progress: bool = False, log=print, grouped: bool = True,
+                          save_to: str | Path | None = None) -> dict:
     """The whole recipe for a classification config (a run's); returns the report. Where
     the training examples come in groups (a speaker's clips: ``train_groups``) and
     ``grouped``, the prior and bound parts share no group, and beside the clip-level
     certificate (its assumption: clips i.i.d.) the report holds the group-level one, whose
-    loss is a group's error rate and whose n is the number of bound groups."""
+    loss is a group's error rate and whose n is the number of bound groups. ``save_to``:
+    a file that keeps the prior (the task's weights and normalisation) and the posterior,
+    so that ``verify_certificate`` rechecks the certificate without training."""
     if config.task != "classification":
         raise ValueError("PAC-Bayes certificates here are for classifiers (task "
                          f"classification), not {config.task}")
@@ -177,6 +189,10 @@ def pac_bayes_certificate(config, prior_fraction: float = 0.5, prior_epochs: int
     # the measured test error of Q (no bound uses it): 100 draws are plenty
     test_error, _ = _mc_risks(task, posterior, fixed, test, min(samples, 100), p_min,
                               seed + 3)
+    if save_to is not None:
+        save_checkpoint(Path(save_to), {"version": CHECKPOINT_VERSION,
+                                        "task": task.state_dict(),
+                                        "posterior": posterior.state_dict()})
     with torch.no_grad():
         mean_scores = _scores(task, {**posterior.means(), **fixed}, test)
     mean_error = float((mean_scores.argmax(1) != test[1]).float().mean())
@@ -193,6 +209,7 @@ def pac_bayes_certificate(config, prior_fraction: float = 0.5, prior_epochs: int
         "certificate_cross_entropy": risk_certificate(ce, samples, kl, n, delta, delta_prime),
         "stochastic_test_error": test_error, "posterior_mean_test_error": mean_error,
         "certificate_without_sampling": pac_bayes_kl_bound(error, kl, n, delta),
+        "seed": seed, "grouped": groups is not None,
         "prior_indices": prior_idx.tolist(), "bound_indices": bound_idx.tolist(),
         "chance_error": 1 - 1 / task.num_classes,
         "sample_unit": "clip (assumed i.i.d.)" if groups is None else
@@ -214,3 +231,46 @@ def group_certificate(error: float, samples: int, kl: float, bound_groups, group
             "group_certificate_error": risk_certificate(error, samples, kl, n, delta,
                                                         delta_prime),
             "bound_groups": sorted(set(bound_groups))}
+
+
+VERIFIED = ("kl", "empirical_error_mc", "certificate_error", "group_certificate_error")
+
+
+def verify_certificate(config, report: dict, saved: str | Path) -> dict:
+    """Recompute a certificate from its report (the split, seeds and settings) and the saved
+    prior and posterior alone, without training; {key: (stored, recomputed)} of
+    ``VERIFIED``. Raises RunError naming the first value that does not match."""
+    state = load_checkpoint(Path(saved))
+    train = build_data(config, progress=False)[0]
+    task = build_task(config, train, seed=report["seed"])  # (sizes from the data)
+    task.load_state_dict(state["task"])  # the prior, its normalisation included
+    task.eval()
+    for p in task.parameters():
+        p.requires_grad_(False)
+    stochastic, fixed = _split(task)
+    posterior = GaussianPosterior(stochastic, report["sigma_prior"])
+    posterior.load_state_dict(state["posterior"])
+    bound_idx = torch.tensor(report["bound_indices"])
+    bound = tuple(part[bound_idx] for part in train)
+    groups = TASKS[config.task].train_groups(config) if report.get("grouped") else None
+    bound_groups = None if groups is None else [groups[i] for i in bound_idx.tolist()]
+    error, _, *group_error = _mc_risks(task, posterior, fixed, bound, report["samples"],
+                                       report["p_min"], report["seed"] + 2, bound_groups)
+    with torch.no_grad():
+        kl = float(posterior.kl())
+    n = len(bound_idx)
+    found = {"kl": kl, "empirical_error_mc": error,
+             "certificate_error": risk_certificate(error, report["samples"], kl, n,
+                                                   report["delta"], report["delta_prime"])}
+    if group_error:
+        found["group_certificate_error"] = risk_certificate(
+            group_error[0], report["samples"], kl, len(set(bound_groups)), report["delta"],
+            report["delta_prime"])
+    checked = {}
+    for key, value in found.items():
+        stored = report.get(key)
+        if stored is None or abs(stored - value) > 1e-9 * max(1.0, abs(stored)):
+            raise RunError(f"the certificate does not verify: {key} is {stored!r} in the "
+                           f"report, {value!r} recomputed from {saved}")
+        checked[key] = (stored, value)
+    return checked
