@@ -251,3 +251,32 @@ def test_a_certificate_verifies_from_its_files_and_a_tampered_one_fails(tmp_path
     assert main([*certify, "--verify"]) == 2
     assert "nothing to verify" in capsys.readouterr().err
     assert report["seed"] == 0 and len(report["bound_indices"]) == report["n_bound"]
+
+
+def test_a_declared_grid_divides_delta(tmp_path):
+    """Chosen among K settings by looking at certificates: each setting's certificate is
+    computed at delta / K and delta' / K, so the chosen one holds at 1 - delta - delta'."""
+    import numpy as np
+
+    from unfoldrnn.bounds.pac_bayes import risk_certificate
+    from unfoldrnn.config import TrainConfig
+    from unfoldrnn.experiments.pac_bayes import pac_bayes_certificate
+
+    from unfoldrnn.experiments.learnability import time_order
+
+    data = time_order(300, 0)  # learnable: a certificate below 1
+    np.savez(tmp_path / "x.npz", x_train=data["x"], y_train=data["y"])
+    config = TrainConfig(task="classification", data=str(tmp_path / "x.npz"), model="gru",
+                         hidden_size=8, num_layers=1, epochs=6, lr=1e-2)
+    one = pac_bayes_certificate(config, posterior_epochs=0, samples=50, log=lambda *_: None)
+    four = pac_bayes_certificate(config, posterior_epochs=0, samples=50, grid=4,
+                                 log=lambda *_: None)
+    assert one["certificate_error"] < 0.9
+    assert four["delta"] == pytest.approx(0.025 / 4) and four["grid"] == 4
+    assert four["delta_prime"] == pytest.approx(0.01 / 4)
+    assert four["confidence"] == pytest.approx(one["confidence"]) == pytest.approx(0.965)
+    assert four["certificate_error"] == pytest.approx(risk_certificate(
+        four["empirical_error_mc"], 50, four["kl"], four["n_bound"], 0.025 / 4, 0.01 / 4))
+    assert four["certificate_error"] > one["certificate_error"]  # paid for
+    with pytest.raises(ValueError, match="grid"):
+        pac_bayes_certificate(config, grid=0, log=lambda *_: None)

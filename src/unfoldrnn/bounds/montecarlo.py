@@ -1,4 +1,4 @@
-"""Monte-Carlo lower estimate of an empirical Rademacher complexity (DESIGN 5.5).
+"""Monte-Carlo lower estimate of an empirical Rademacher complexity.
 
 R_S(F) = E_eps sup_{f in F} (1/m) sum_i eps_i f(x_i). For each sampled sign vector eps the
 sup is approximated from below by projected gradient ascent over the weights inside the
@@ -47,7 +47,7 @@ def rademacher_estimate(function: Callable[[list[Tensor]], Tensor], init: list[T
                         radii: list[float], m: int, draws: int = 20, steps: int = 100,
                         restarts: int = 2, seed: int = 0) -> float:
     """Mean over ``draws`` sign vectors eps of the best value of (1/m) sum_i eps_i f(x_i)
-    found by Frank-Wolfe ascent over the weights in their row-l1 balls (DESIGN 5.5).
+    found by Frank-Wolfe ascent over the weights in their row-l1 balls.
 
     ``function(weights)`` returns the m values f(x_i) for the given weight matrices, or an
     [m, k] tensor for a vector-valued class, whose sup then also runs over the k outputs

@@ -1,4 +1,4 @@
-"""Matrix norms and data statistics used by the bounds (DESIGN 5; papers 000-003)."""
+"""Matrix norms and data statistics used by the bounds (papers 000-003)."""
 
 from __future__ import annotations
 

@@ -129,7 +129,8 @@ def check_pac_bayes_args(args) -> None:
                         ("--posterior-lr", args.posterior_lr)):
         if not value > 0:
             raise ConfigError(f"{flag} must be positive, got {value}")
-    for flag, value in (("--samples", args.samples), ("--prior-epochs", args.prior_epochs)):
+    for flag, value in (("--samples", args.samples), ("--prior-epochs", args.prior_epochs),
+                        ("--grid", args.grid)):
         if value is not None and value < 1:
             raise ConfigError(f"{flag} must be a positive integer, got {value}")
     if args.posterior_epochs < 0:
@@ -181,7 +182,7 @@ def cmd_certify(args) -> int:
         posterior_epochs=args.posterior_epochs, sigma_prior=args.sigma_prior,
         objective=args.objective, p_min=args.p_min, delta=args.delta,
         delta_prime=args.delta_prime, samples=args.samples, seed=args.seed,
-        posterior_lr=args.posterior_lr, save_to=out_dir / "pac_bayes.pt",
+        posterior_lr=args.posterior_lr, save_to=out_dir / "pac_bayes.pt", grid=args.grid,
         progress=not args.quiet)
     print(f"PAC-Bayes risk certificate of {config.model}'s stochastic classifier Q (a "
           f"Gaussian around the weights; Perez-Ortiz et al. 2021), each line with probability "
@@ -262,6 +263,10 @@ def add_certify(sub) -> None:
     p.add_argument("--sigma-prior", type=float, default=1e-3,
                    help="the prior's standard deviation (default 1e-3: a recurrence compounds "
                    "weight noise over its T steps; PBB's CNNs take 0.03)")
+    p.add_argument("--grid", type=int, default=1, metavar="K",
+                   help="the number of settings (sigma, epochs, rates ...) tried before this "
+                   "one was chosen by its certificate: the union bound divides delta and "
+                   "delta' by K (default 1: the settings were fixed before any certificate)")
     p.add_argument("--objective", choices=("f-quad", "f-classic"), default="f-quad")
     p.add_argument("--p-min", type=float, default=1e-4, help="bounded cross-entropy's p_min")
     p.add_argument("--delta", type=float, default=0.025, help="PAC-Bayes-kl confidence")

@@ -136,14 +136,19 @@ def pac_bayes_certificate(config, prior_fraction: float = 0.5, prior_epochs: int
                           delta: float = 0.025, delta_prime: float = 0.01,
                           samples: int = 1000, posterior_lr: float = 1e-2, seed: int = 0,
                           progress: bool = False, log=print, grouped: bool = True,
-                          save_to: str | Path | None = None) -> dict:
+                          save_to: str | Path | None = None, grid: int = 1) -> dict:
     """The whole recipe for a classification config (a run's); returns the report. Where
     the training examples come in groups (a speaker's clips: ``train_groups``) and
     ``grouped``, the prior and bound parts share no group, and beside the clip-level
     certificate (its assumption: clips i.i.d.) the report holds the group-level one, whose
     loss is a group's error rate and whose n is the number of bound groups. ``save_to``:
     a file that keeps the prior (the task's weights and normalisation) and the posterior,
-    so that ``verify_certificate`` rechecks the certificate without training."""
+    so that ``verify_certificate`` rechecks the certificate without training. ``grid``: the
+    number of settings declared in advance among which this one was chosen (by looking at
+    certificates): a union bound over them divides delta and delta' by ``grid``."""
+    if not (isinstance(grid, int) and grid >= 1):
+        raise ValueError(f"grid must be a positive integer, got {grid!r}")
+    delta, delta_prime = delta / grid, delta_prime / grid
     if config.task != "classification":
         raise ValueError("PAC-Bayes certificates here are for classifiers (task "
                          f"classification), not {config.task}")
@@ -200,7 +205,8 @@ def pac_bayes_certificate(config, prior_fraction: float = 0.5, prior_epochs: int
         "model": config.model, "objective": objective, "p_min": p_min,
         "sigma_prior": sigma_prior, "prior_epochs": epochs, "posterior_epochs":
             posterior_epochs, "samples": samples, "delta": delta, "delta_prime": delta_prime,
-        "confidence": 1 - delta - delta_prime, "n_prior": len(prior_idx), "n_bound": n,
+        "confidence": 1 - grid * (delta + delta_prime),  # delta: each setting's share
+        "n_prior": len(prior_idx), "n_bound": n,
         "n_test": len(test[1]), "weights": posterior.size(), "kl": kl,
         "kl_per_n": kl / n,
         "empirical_error_mc": error, "empirical_error_bound": sampling_bound(
@@ -209,7 +215,7 @@ def pac_bayes_certificate(config, prior_fraction: float = 0.5, prior_epochs: int
         "certificate_cross_entropy": risk_certificate(ce, samples, kl, n, delta, delta_prime),
         "stochastic_test_error": test_error, "posterior_mean_test_error": mean_error,
         "certificate_without_sampling": pac_bayes_kl_bound(error, kl, n, delta),
-        "seed": seed, "grouped": groups is not None,
+        "seed": seed, "grouped": groups is not None, "grid": grid,
         "prior_indices": prior_idx.tolist(), "bound_indices": bound_idx.tolist(),
         "chance_error": 1 - 1 / task.num_classes,
         "sample_unit": "clip (assumed i.i.d.)" if groups is None else

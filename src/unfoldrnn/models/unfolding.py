@@ -1,8 +1,8 @@
 """Deep-unfolding RNNs: reweighted-RNN, l1-l1-RNN, Sista-RNN, and Algorithm 1 of paper 001.
 
-Notation (DESIGN 3): measurements x_t in R^n, codes h_t in R^h, signal s_t = D h_t in R^n0,
-sensing matrix A (n x n0), dictionary D (n0 x h), correlation matrix P (h x h; G in paper
-001), d layers (= unfolded iterations).
+Notation (papers 000 and 001): measurements x_t in R^n, codes h_t in R^h, signal
+s_t = D h_t in R^n0, sensing matrix A (n x n0), dictionary D (n0 x h), correlation matrix P
+(h x h; G in paper 001), d layers (= unfolded iterations).
 
 Every layer applies one proximal-gradient step to the code, starting at time t from
 h_t^(0) = P h_{t-1}^(d) (Sista-RNN: D^T F D h_{t-1}^(d)). The coupled weight matrices are
@@ -244,7 +244,7 @@ class L1L1RNN(_L1L1Family):
 
 
 class SistaRNN(_Unfolding):
-    """Sista-RNN (Wisdom et al. 2017; DESIGN 3.4): unfolded ISTA for
+    """Sista-RNN (Wisdom et al. 2017; the baseline of papers 000 and 001): unfolded ISTA for
     min_h ||x_t - A D h||^2 / 2 + lambda1 ||h||_1 + lambda2/2 ||D h - F D h_{t-1}||^2.
 
     With step 1/alpha, V = D^T A^T / alpha, S = I - D^T (A^T A + lambda2 I) D / alpha and
@@ -285,7 +285,7 @@ class SistaRNN(_Unfolding):
 
     def effective_weights(self) -> dict:
         """W_1 = S K + (lambda2/alpha) K, W_k = S (k > 1), U_k = V; plus "S" and "W_prev", the
-        matrix (lambda2/alpha) K acting on h_{t-1} in layers k > 1 (DESIGN 3.4)."""
+        matrix (lambda2/alpha) K acting on h_{t-1} in layers k > 1 (paper 001 Cor. 3.1.3)."""
         h = self.hidden_size
         D = self.D
         S = torch.eye(h, device=D.device) - D.T @ self._fidelity() @ D / self.alpha
