@@ -260,9 +260,8 @@ def test_a_declared_grid_divides_delta(tmp_path):
 
     from unfoldrnn.bounds.pac_bayes import risk_certificate
     from unfoldrnn.config import TrainConfig
-    from unfoldrnn.experiments.pac_bayes import pac_bayes_certificate
-
     from unfoldrnn.experiments.learnability import time_order
+    from unfoldrnn.experiments.pac_bayes import pac_bayes_certificate
 
     data = time_order(300, 0)  # learnable: a certificate below 1
     np.savez(tmp_path / "x.npz", x_train=data["x"], y_train=data["y"])
