@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -36,7 +37,7 @@ from ..config import TrainConfig
 from ..data.mnist import load_mnist
 from ..models import MODEL_NAMES
 from ..tasks import ClassificationTask
-from ..train import train_run
+from ..train import RunError, train_run
 from .intervals import late_best
 from .paper import LABELS
 from .seeds import mean_std, seed_list, seeded
@@ -126,6 +127,8 @@ def suite_data(task: str, root: Path | None, folder: Path) -> str | None:
 def cell_config(task: str, model: str, seed: int, data: str) -> TrainConfig:
     """A model's run on a suite task: the defaults, the task's budget."""
     epochs, layers = SUITE[task]
+    if model == "convrnn":  # one layer by definition (paper 002 Appendix D)
+        layers = 1
     return TrainConfig.from_dict({"task": "classification", "data": data, "model": model,
                                   "epochs": epochs, "num_layers": layers, "seed": seed})
 
@@ -133,14 +136,19 @@ def cell_config(task: str, model: str, seed: int, data: str) -> TrainConfig:
 def run_cell(task: str, model: str, seed: int, data: str, folder: str) -> dict:
     """Train (or reuse) one cell; its row of the table."""
     torch.set_num_threads(1)  # one core a worker
-    metrics = train_run(cell_config(task, model, seed, data),
-                        Path(folder) / task / seeded(model, seed))
+    try:
+        metrics = train_run(cell_config(task, model, seed, data),
+                            Path(folder) / task / seeded(model, seed))
+    except (ValueError, RunError) as err:  # a model that does not fit the task's sizes
+        return {"task": task, "model": model, "seed": seed, "accuracy": math.nan,
+                "diverged": None, "best_epoch": None, "epochs": 0, "parameters": None,
+                "train_seconds": None, "error": str(err)}
     epochs = metrics.get("epochs", [])
     return {"task": task, "model": model, "seed": seed,
             "accuracy": metrics["test"]["accuracy"], "diverged": metrics.get("diverged"),
             "best_epoch": metrics.get("best_epoch"), "epochs": len(epochs),
             "parameters": metrics.get("parameters"),
-            "train_seconds": metrics.get("train_seconds")}
+            "train_seconds": metrics.get("train_seconds"), "error": None}
 
 
 def logistic_floor(data: str) -> float:
@@ -223,7 +231,10 @@ def write_table(rows: list[dict], floors: dict, folder: Path, seconds: float,
         row = []
         for t in tasks:
             mean, std, n = cells[t, m]
-            text = f"{100 * mean:.1f} +- {100 * std:.1f}" if n else "-"
+            failed = [r["error"] for r in rows if (r["task"], r["model"]) == (t, m)
+                      and r.get("error")]
+            text = f"{100 * mean:.1f} +- {100 * std:.1f}" if n else \
+                f"n/a ({failed[0][:60]})" if failed else "-"
             if diverged[t, m]:
                 text += f" ({diverged[t, m]} diverged)"
             row.append(text)
