@@ -17,6 +17,15 @@ def write_arrays(path, n=60, seed=0):
     return str(path)
 
 
+def trained_gru(tmp_path, name: str) -> str:
+    """A one-epoch GRU run tmp_path/name on write_arrays' data; returns the data's path."""
+    data = write_arrays(tmp_path / "x.npz")
+    assert main(["train", "--task", "classification", "--data", data, "--model", "gru",
+                 "--epochs", "1", "--hidden-size", "8", "--out", str(tmp_path / name),
+                 "--quiet"]) == 0
+    return data
+
+
 def test_ties_in_validation_accuracy_go_to_the_lower_validation_loss(tmp_path, monkeypatch):
     scripted = iter([(0.5, 1.0), (0.8, 0.5), (0.8, 0.2), (0.8, 0.3)])  # (accuracy, loss)
     original = ClassificationTask.evaluate
@@ -202,10 +211,7 @@ def test_misleading_messages_now_name_the_problem(tmp_path, capsys):
     assert main([*common, str(tmp_path / "text.npz")]) == 2
     err = capsys.readouterr().err
     assert "is not a NumPy .npz archive" in err and "pickle" not in err
-    data = write_arrays(tmp_path / "x.npz")
-    assert main(["train", "--task", "classification", "--data", data, "--model", "gru",
-                 "--epochs", "1", "--hidden-size", "8", "--out", str(tmp_path / "ok"),
-                 "--quiet"]) == 0
+    trained_gru(tmp_path, "ok")
     nan = np.full((2, 5, 3), np.nan, dtype=np.float32)
     np.save(tmp_path / "nan.npy", nan)
     assert main(["predict", str(tmp_path / "ok"), str(tmp_path / "nan.npy")]) == 2
@@ -213,10 +219,7 @@ def test_misleading_messages_now_name_the_problem(tmp_path, capsys):
 
 
 def test_predict_warns_when_a_npy_looks_padded(tmp_path, capsys):
-    data = write_arrays(tmp_path / "x.npz")
-    assert main(["train", "--task", "classification", "--data", data, "--model", "gru",
-                 "--epochs", "1", "--hidden-size", "8", "--out", str(tmp_path / "ok"),
-                 "--quiet"]) == 0
+    trained_gru(tmp_path, "ok")
     x = np.random.default_rng(1).standard_normal((3, 5, 3)).astype(np.float32)
     x[1, 3:] = 0  # one sequence of 3 steps, padded to 5
     np.save(tmp_path / "padded.npy", x)
@@ -251,10 +254,7 @@ def test_evaluate_scores_new_labelled_data(tmp_path, capsys):
 
 
 def test_evaluate_scores_a_labelled_npz(tmp_path, capsys):
-    data = write_arrays(tmp_path / "x.npz")
-    assert main(["train", "--task", "classification", "--data", data, "--model", "gru",
-                 "--epochs", "1", "--hidden-size", "8", "--out", str(tmp_path / "run"),
-                 "--quiet"]) == 0
+    trained_gru(tmp_path, "run")
     rng = np.random.default_rng(3)
     np.savez(tmp_path / "new.npz", x=rng.standard_normal((7, 5, 3)).astype(np.float32),
              y=np.array([0, 1, 0, 1, 1, 0, 0]))

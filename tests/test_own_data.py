@@ -17,21 +17,16 @@ from unfoldrnn.data.own import (
     load_classification_arrays,
     load_sequences,
 )
+from unfoldrnn.experiments.learnability import time_order
 from unfoldrnn.tasks import ClassificationTask
 from unfoldrnn.train import load_run
 
 
 def time_order_task(n: int, seed: int = 0, T: int = 20, features: int = 4):
-    """Two classes with the same frames in opposite order: a rising and a falling ramp along
-    a random direction, plus noise. A bag of frames (any function of the time average)
-    cannot tell them apart."""
-    rng = np.random.default_rng(seed)
-    ramp = np.linspace(-1, 1, T)
-    y = rng.integers(0, 2, n)
-    s = np.where(y[:, None] == 0, ramp, ramp[::-1])
-    x = s[:, :, None] * rng.standard_normal(features) + 0.5 * rng.standard_normal(
-        (n, T, features))
-    return x.astype(np.float32), y
+    """Two classes with the same frames in opposite order (the learnability suite's task):
+    a bag of frames (any function of the time average) cannot tell them apart."""
+    data = time_order(n, seed, T, features)
+    return data["x"], data["y"]
 
 
 def write_tones(root, per_class=12, rates=(16000, 22050)):
