@@ -73,3 +73,23 @@ def test_table_lines_and_late_best():
     assert "No per-example" in interval_lines({(3, "gru"): [{}]}, None, {}, "d")[0]
     assert late_best({"epochs": [{}] * 30, "best_epoch": 28})
     assert not late_best({"epochs": [{}] * 30, "best_epoch": 27})
+
+
+def test_a_paper_table_of_classifiers_carries_intervals_and_convergence(tmp_path):
+    from shared_data import DATA, WHERE
+
+    from unfoldrnn.cli import main
+
+    speech = DATA / "speech_commands" / "speech_commands_test_set_v0.02"
+    if not speech.is_dir():
+        pytest.skip(f"needs the Google-12 test set under {WHERE}")
+    assert main(["reproduce", "paper000-table1", "--data", str(speech),
+                 "--out", str(tmp_path / "out"), "--models", "gru", "reweighted",
+                 "--values", "1", "--seeds", "2", "--set", "epochs=2",
+                 "--set", "hidden_size=8", "--quiet"]) == 0
+    md = (tmp_path / "out" / "paper000-table1" / "paper000-table1.md").read_text()
+    assert "two-stage bootstrap over the seeds and the test speakers" in md
+    assert "* num_layers = 1: " in md and "neighbours: " in md
+    assert "best epoch in the last 10% of the schedule" in md or \
+        "Every run's best epoch lies before" in md
+    assert "initialised as this library's defaults" in md
