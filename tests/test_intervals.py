@@ -76,9 +76,9 @@ def test_table_lines_and_late_best():
 
 
 def test_a_paper_table_of_classifiers_carries_intervals_and_convergence(tmp_path):
-    from shared_data import DATA, WHERE
-
     from unfoldrnn.cli import main
+
+    from shared_data import DATA, WHERE
 
     speech = DATA / "speech_commands" / "speech_commands_test_set_v0.02"
     if not speech.is_dir():
