@@ -55,7 +55,8 @@ def test_scaled_init_gives_codes_of_unit_rms_and_thresholds_relative_to_them(cls
     assert math.isclose(float(model.lambda1.detach() / step), THRESHOLDS[0], rel_tol=1e-5)
     assert math.isclose(float(model.lambda2.detach() / step), THRESHOLDS[1], rel_tol=1e-5)
     paper = cls(n, h, 1, init="paper")
-    assert (float(paper.lambda1), float(paper.lambda2)) == pytest.approx(PAPER_LAMBDAS)
+    assert (float(paper.lambda1.detach()), float(paper.lambda2.detach())) == \
+        pytest.approx(PAPER_LAMBDAS)
     assert torch.equal(paper.h0, torch.zeros(h))
 
 
