@@ -199,7 +199,10 @@ def add_train(sub) -> None:
                        description="Train into a run folder (config.json, metrics.csv/json, "
                        "checkpoints/). Settings come from --config (TOML or JSON), then the "
                        "flags, then --set KEY=VALUE; defaults are the papers' (paper 001 for "
-                       "reconstruction, paper 000 for classification and language_model).",
+                       "reconstruction, paper 000 for classification and language_model), "
+                       "except how a classifier's unfolding model is initialised (scaled to "
+                       "the data; --set preset=paper gives paper 000's). A rerun of the same "
+                       "command continues the run.",
                        epilog="config keys and defaults (None: the task's default): "
                        + ", ".join(f"{f.name}={f.default!r}" for f in fields(TrainConfig))
                        + ". Task defaults: " + "; ".join(
