@@ -72,5 +72,14 @@ def _plain_docstrings(app, what, name, obj, options, lines):
     lines[:] = out
 
 
+def _public_bases(app, name, obj, options, bases):
+    """"Bases:" names a private base by its first public ancestor (torch.nn.Module for the
+    stacked baselines), never the private class itself."""
+    for i, base in enumerate(bases):
+        if base.__name__.startswith("_"):
+            bases[i] = next(b for b in base.__mro__ if not b.__name__.startswith("_"))
+
+
 def setup(app):
     app.connect("autodoc-process-docstring", _plain_docstrings)
+    app.connect("autodoc-process-bases", _public_bases)

@@ -29,3 +29,6 @@ def test_the_docs_build_without_warnings_and_run_every_example(tmp_path):
     for public in ("ReweightedRNN", "unfolding_rademacher", "pac_bayes_kl_bound",
                    "load_classification_arrays", "register_model", "pretrained"):
         assert public in api
+    assert "_TorchRNN" not in api and "_Stacked" not in api  # no private bases shown
+    pages = {p.name for p in (tmp_path / "html").rglob("*.html")}
+    assert {"cli.html", "data_formats.html", "defaults.html", "architecture.html"} <= pages
