@@ -222,9 +222,10 @@ def clip_rate(path: str | Path) -> int:
         raise DataError(f"{path} is not a readable wav file: {err}") from None
 
 
-def read_clip(path: str | Path) -> np.ndarray:
-    """A mono wav at 16 kHz (another rate resampled with SciPy's polyphase filter)."""
-    rate = clip_rate(path)
+def read_clip(path: str | Path, rate: int | None = None) -> np.ndarray:
+    """A mono wav at 16 kHz (another rate resampled with SciPy's polyphase filter);
+    ``rate``: the file's own rate where the caller has read it already."""
+    rate = clip_rate(path) if rate is None else rate
     samples = read_wav(path, sample_rate=rate)
     if rate == SAMPLE_RATE:
         return samples
@@ -244,10 +245,11 @@ def audio_features(files: list[str | Path], num_filters: int = 32) -> np.ndarray
     the features lose is said on stderr: clips cut to their first second, clips sampled
     below 8 kHz (the filters above rate / 2 see nothing), digitally silent clips (every
     energy at log(eps), unlike recorded silence)."""
-    clips = [read_clip(f) for f in files]
+    rates = [clip_rate(f) for f in files]
+    clips = [read_clip(f, rate) for f, rate in zip(files, rates, strict=True)]
     long = [(f, f"{len(c) / SAMPLE_RATE:.3g} s") for f, c in zip(files, clips, strict=True)
             if len(c) > SAMPLE_RATE * 1.05]
-    low = [(f, f"{rate} Hz") for f in files if (rate := clip_rate(f)) < LOW_RATE]
+    low = [(f, f"{rate} Hz") for f, rate in zip(files, rates, strict=True) if rate < LOW_RATE]
     silent = [(f, "all 0") for f, c in zip(files, clips, strict=True) if not np.any(c)]
     for found, what in ((long, "longer than 1 s: cut to their first second"),
                         (low, f"sampled below {LOW_RATE} Hz: their features above rate / 2 "

@@ -34,19 +34,22 @@ def _group_sums(outcomes: np.ndarray, groups) -> tuple[np.ndarray, np.ndarray]:
     return right, np.bincount(index, minlength=len(labels)).astype(float)
 
 
-def _replicates(right: np.ndarray, sizes: np.ndarray, draws: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray:
-    """acc*_b for group draws ``draws`` [B, G] and fresh seed draws."""
-    seeds = rng.integers(0, right.shape[0], (len(draws), right.shape[0]))
-    clips = sizes[draws].sum(1)  # [B]
-    per_seed = right[:, draws].sum(2)  # [S, B]: right answers of each seed on each draw
-    chosen = np.take_along_axis(per_seed.T, seeds, axis=1)  # [B, S]
-    return (chosen / clips[:, None]).mean(1)
-
-
-def group_draws(n_groups: int, rng: np.random.Generator,
-                replicates: int = REPLICATES) -> np.ndarray:
-    return rng.integers(0, n_groups, (replicates, n_groups))
+def _replicates(rights: list[np.ndarray], sizes: np.ndarray, rng: np.random.Generator,
+                replicates: int, chunk: int = 256) -> np.ndarray:
+    """acc*_b of each model [len(rights), B]: the same group draws for every model (the test
+    set is shared), fresh seed draws for each; in chunks of replicates, so that memory stays
+    bounded whatever the number of groups."""
+    out = np.empty((len(rights), replicates))
+    for start in range(0, replicates, chunk):
+        m = min(chunk, replicates - start)
+        draws = rng.integers(0, len(sizes), (m, len(sizes)))
+        clips = sizes[draws].sum(1)  # [m]
+        for k, right in enumerate(rights):
+            seeds = rng.integers(0, right.shape[0], (m, right.shape[0]))
+            per_seed = right[:, draws].sum(2)  # [S, m]: each seed's right answers per draw
+            chosen = np.take_along_axis(per_seed.T, seeds, axis=1)  # [m, S]
+            out[k, start:start + m] = (chosen / clips[:, None]).mean(1)
+    return out
 
 
 def accuracy_interval(outcomes, groups, seed: int = 0, replicates: int = REPLICATES,
@@ -54,8 +57,7 @@ def accuracy_interval(outcomes, groups, seed: int = 0, replicates: int = REPLICA
     """Mean accuracy over seeds and its two-stage bootstrap interval. ``outcomes``: [S, N]
     (1 right, 0 wrong, one row per seed), ``groups``: the N clips' groups (speakers)."""
     right, sizes = _group_sums(outcomes, groups)
-    rng = np.random.default_rng(seed)
-    acc = _replicates(right, sizes, group_draws(len(sizes), rng, replicates), rng)
+    acc = _replicates([right], sizes, np.random.default_rng(seed), replicates)[0]
     lo, hi = np.quantile(acc, [(1 - level) / 2, (1 + level) / 2])
     return {"mean": float((right.sum(1) / sizes.sum()).mean()), "low": float(lo),
             "high": float(hi), "seeds": int(right.shape[0]), "groups": int(len(sizes)),
@@ -68,10 +70,8 @@ def difference_interval(outcomes_a, outcomes_b, groups, seed: int = 0,
     (shared group draws, separate seed draws) and whether the interval excludes 0."""
     right_a, sizes = _group_sums(outcomes_a, groups)
     right_b, _ = _group_sums(outcomes_b, groups)
-    rng = np.random.default_rng(seed)
-    draws = group_draws(len(sizes), rng, replicates)
-    diff = _replicates(right_a, sizes, draws, rng) - _replicates(right_b, sizes, draws, rng)
-    lo, hi = np.quantile(diff, [(1 - level) / 2, (1 + level) / 2])
+    acc = _replicates([right_a, right_b], sizes, np.random.default_rng(seed), replicates)
+    lo, hi = np.quantile(acc[0] - acc[1], [(1 - level) / 2, (1 + level) / 2])
     mean = float((right_a.sum(1) / sizes.sum()).mean() - (right_b.sum(1) / sizes.sum()).mean())
     return {"mean": mean, "low": float(lo), "high": float(hi), "called": bool(lo > 0 or hi < 0),
             "level": level}

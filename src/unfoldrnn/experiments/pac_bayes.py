@@ -71,10 +71,16 @@ def split_for_prior(n: int, fraction: float, seed: int, groups=None
     return torch.nonzero(in_prior).flatten(), torch.nonzero(~in_prior).flatten()
 
 
+def group_index(groups) -> torch.Tensor:
+    """Each example's group as an index 0..G-1 (computed once, used for every draw)."""
+    return torch.from_numpy(np.unique(np.asarray(groups), return_inverse=True)[1].ravel())
+
+
 def group_risk(errors: torch.Tensor, groups) -> float:
     """The mean over groups of each group's mean error: the loss of a group (a speaker's
-    error rate over their clips), in [0, 1], averaged over the groups, the i.i.d. units."""
-    index = torch.from_numpy(np.unique(np.asarray(groups), return_inverse=True)[1].ravel())
+    error rate over their clips), in [0, 1], averaged over the groups, the i.i.d. units.
+    ``groups``: the examples' groups, or their ``group_index``."""
+    index = groups if isinstance(groups, torch.Tensor) else group_index(groups)
     count = torch.bincount(index).double()
     per_group = torch.bincount(index, weights=errors.double()) / count
     return float(per_group.mean())
@@ -119,13 +125,14 @@ def _mc_risks(task, posterior, fixed, data, samples: int, p_min: float, seed: in
     labels = data[1]
     gen = torch.Generator().manual_seed(seed)
     errors, losses, grouped = [], [], []
+    index = None if groups is None else group_index(groups)
     for _ in range(samples):
         scores = _scores(task, {**posterior.sample(gen), **fixed}, data)
         wrong = (scores.argmax(1) != labels).float()
         errors.append(float(wrong.mean()))
         losses.append(float(bounded_cross_entropy(scores, labels, p_min).mean()))
         if groups is not None:
-            grouped.append(group_risk(wrong, groups))
+            grouped.append(group_risk(wrong, index))
     means = sum(errors) / samples, sum(losses) / samples
     return means if groups is None else (*means, sum(grouped) / samples)
 

@@ -1,0 +1,41 @@
+"""Intervals over seeds and test speakers for the Google-12 column of results/learnability
+(the runs record their per-clip test outcomes; ``experiments.intervals``).
+
+    python tools/learnability_intervals.py results/learnability ../shared/data
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from unfoldrnn.config import TrainConfig
+from unfoldrnn.experiments.intervals import accuracy_interval, difference_interval
+from unfoldrnn.experiments.learnability import SPEECH, SUITE
+from unfoldrnn.tasks import ClassificationTask
+
+
+def main(folder: str, data: str) -> None:
+    config = TrainConfig(task="classification", data=str(Path(data) / SPEECH), model="gru")
+    groups = ClassificationTask.test_groups(config)
+    outcomes = {}
+    for run in sorted((Path(folder) / "google12").iterdir()):
+        metrics = json.loads((run / "metrics.json").read_text())
+        row = [c == "1" for c in metrics["test_outcomes"]]
+        outcomes.setdefault(run.name.split("-seed")[0], []).append(row)
+    outcomes = {m: np.array(rows, dtype=float) for m, rows in outcomes.items()}
+    print(f"Google-12, d = {SUITE['google12'][1]}: test accuracy, 95% interval over seeds and "
+          f"{len(set(groups))} test speakers")
+    for model, rows in sorted(outcomes.items(), key=lambda kv: -kv[1].mean()):
+        cell = accuracy_interval(rows, groups)
+        print(f"  {model}: {100 * cell['mean']:.1f} [{100 * cell['low']:.1f}, "
+              f"{100 * cell['high']:.1f}]")
+    for model in ("reweighted", "l1l1", "sista"):
+        d = difference_interval(outcomes["gru"], outcomes[model], groups)
+        print(f"  GRU - {model}: {100 * d['mean']:+.1f} [{100 * d['low']:+.1f}, "
+              f"{100 * d['high']:+.1f}]{' (called)' if d['called'] else ''}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
