@@ -66,3 +66,15 @@ def test_resume_under_torchrun_equals_an_uninterrupted_torchrun(tmp_path):
     torchrun(*TINY, "--out", str(tmp_path / "cut"), "--resume")
     full, cut = weights(tmp_path / "full"), weights(tmp_path / "cut")
     assert all(torch.equal(full[k], cut[k]) for k in full)
+
+
+def test_a_refused_folder_stops_every_rank_with_the_reason(tmp_path):
+    """One rank checks the folder (two racing ranks once removed each other's probe folder);
+    its refusal reaches the other rank, which stops too instead of waiting on a barrier."""
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("mine")
+    done = torchrun(*TINY, "--out", str(taken), check=False)
+    assert done.returncode != 0
+    assert done.stderr.count("is not empty and holds no run") == 2  # both ranks say why
+    assert sorted(p.name for p in taken.iterdir()) == ["notes.txt"]

@@ -65,6 +65,25 @@ class Ranks:
             dist.destroy_process_group()
             self.started = False
 
+    def decide(self, decision):
+        """``decision()`` taken once, on the main rank, and shared: every rank returns its
+        value or raises its error (pickled: the same class and message). For
+        what must not race: checking, creating and probing the run folder."""
+        if not self.active:
+            return decision()
+        box = [None, None]
+        if self.main:
+            try:
+                box[0] = decision()
+            except Exception as err:  # noqa: BLE001 -- re-raised on every rank
+                box[1] = err
+        if dist.get_backend() == "nccl":
+            torch.cuda.set_device(self.local_rank)
+        dist.broadcast_object_list(box, src=0)
+        if box[1] is not None:
+            raise box[1]
+        return box[0]
+
     def barrier(self) -> None:
         if self.active:
             dist.barrier()

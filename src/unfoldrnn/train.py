@@ -206,9 +206,9 @@ def _fit(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, log,
         raise RunError(f"cuda_graphs needs a CUDA device; this run's device is {device}")
     if config.tensorboard:
         _check_tensorboard()
-    mode = check_run_dir(run_dir, config, resume)  # before the data: nothing loaded, cached
-    train, val, test = build_data(config, progress)  # or written for a refused folder
-    ranks.start(device)
+    ranks.start(device)  # one rank checks (and probes) the folder: two would race
+    mode = ranks.decide(lambda: check_run_dir(run_dir, config, resume))  # before the data:
+    train, val, test = build_data(config, progress)  # nothing is loaded, cached or written
     extra: dict = {"config": config.to_dict()}  # what was asked: the run's identity
     settings = TASKS[config.task].data_settings(config, (train, val, test))
     if settings:  # what the data decided (own data's sizes): in the effective config only
