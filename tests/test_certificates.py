@@ -18,32 +18,50 @@ def tiny(monkeypatch, tmp_path):
     monkeypatch.setattr(certificates, "RECIPE", {**certificates.RECIPE, "epochs": 2,
                                                  "hidden_size": 8})
     monkeypatch.setattr(certificates, "PAC_BAYES", {
-        kind: {**s, "prior_epochs": 1, "samples": 5} for kind, s in
-        certificates.PAC_BAYES.items()})
+        kind: {**s, "prior_epochs": 1} for kind, s in certificates.PAC_BAYES.items()})
+    monkeypatch.setattr(certificates, "COMMON", {**certificates.COMMON, "samples": 5,
+                                                 "posterior_epochs": 1})
     x, y = time_order_task(200)
     np.savez(tmp_path / "x.npz", x_train=x, y_train=y)
     return tmp_path / "x.npz"
 
 
-def test_the_table_is_the_mean_and_std_of_its_cells_and_a_rerun_reuses_them(tiny, tmp_path):
+def test_the_table_gives_every_seed_and_a_rerun_reuses_them(tiny, tmp_path):
     out = tmp_path / "out"
     rows = certificates.run_certificates(tiny, out, models=("gru", "reweighted"), seeds=(0, 1),
                                          log=lambda *_: None)
     saved = json.loads((out / "certificates" / "certificates.json").read_text())
+    summary = saved["summary"]["speech"]  # an .npz is the speech part's data
     for model in ("gru", "reweighted"):
         mine = [r["pac_bayes"]["certificate_error"] for r in rows if r["model"] == model]
-        assert saved["summary"][model]["certificate"] == pytest.approx(
+        assert summary[model]["certificate"] == pytest.approx(
             [statistics.fmean(mine), statistics.stdev(mine)])
-        assert saved["summary"][model]["n"] == 2
-    assert saved["summary"]["gru"]["eq18_paper"] is None  # no Rademacher route for a GRU
-    assert saved["summary"]["reweighted"]["eq18_strict"][0] >= \
-        saved["summary"]["reweighted"]["eq18_paper"][0]  # strict never below the paper's
+        assert summary[model]["n"] == 2
+        assert all(r["pac_bayes"]["seed"] == 100 + r["seed"] for r in rows)  # fresh seeds
+    assert summary["gru"]["eq18_paper"] is None  # no Rademacher route for a GRU
+    assert summary["reweighted"]["eq18_strict"][0] >= summary["reweighted"]["eq18_paper"][0]
     assert (out / "certified" / "recipe" / "seed-1" / "certificate.json").exists()
     assert (out / "certificates" / "certificates.png").exists()
     md = (out / "certificates" / "certificates.md").read_text()
-    assert "| GRU | 2 |" in md
+    gru = [r for r in rows if r["model"] == "gru"]
+    assert f"| GRU | {gru[0]['test_error']:.3f} / {gru[1]['test_error']:.3f} |" in md
+    assert "mean" not in md.split("| model |")[1]  # per seed, no certificate from a mean
+    for r in rows:  # every choice paid: 3 sigmas x the earlier choices divide delta
+        assert r["pac_bayes"]["delta"] == pytest.approx(
+            0.025 / (3 * certificates.EARLIER_CHOICES["speech"]))
+        assert r["run_test_bound"] > r["test_error"]
     cache = out / "certificates" / "gru-seed0" / "certificate.json"
     stamp = cache.stat().st_mtime_ns
     again = certificates.run_certificates(tiny, out, models=("gru",), seeds=(0,),
                                           log=lambda *_: None)
     assert cache.stat().st_mtime_ns == stamp and again[0] == rows[0]
+
+
+def test_a_committed_cell_verifies_from_its_files(tiny, tmp_path, capsys):
+    from unfoldrnn.cli import main
+
+    out = tmp_path / "out"
+    certificates.run_certificates(tiny, out, models=("gru",), seeds=(0,), log=lambda *_: None)
+    assert main(["certify", str(out / "certificates" / "gru-seed0"), "--pac-bayes",
+                 "--verify"]) == 0
+    assert "verifies" in capsys.readouterr().out

@@ -165,29 +165,29 @@ def test_a_grouped_prior_bound_split_shares_no_group():
         split_for_prior(3, 0.5, 0, ["a", "a", "a"])
 
 
-def test_group_risk_and_the_group_level_certificate_against_a_hand_computation():
-    import math
-
-    from scipy.optimize import brentq
-
-    from unfoldrnn.experiments.pac_bayes import group_certificate, group_risk
+def test_group_risk_and_the_draws_estimate_the_group_level_risk():
+    """A speaker's error rate is the loss: the mean over groups (0.75 here), not over clips
+    (0.8). Draws of (weights, unit) of a classifier without noise converge to the mean over
+    their units: over groups when the units are the groups."""
+    from unfoldrnn.experiments.pac_bayes import draw_risks, draw_units, group_risk
 
     errors = torch.tensor([1.0, 0.0, 1.0, 1.0, 1.0])
-    assert group_risk(errors, ["a", "a", "b", "b", "b"]) == pytest.approx(0.75)  # not 0.8
+    groups = ["a", "a", "b", "b", "b"]
+    assert group_risk(errors, groups) == pytest.approx(0.75)
 
-    def kl(q, p):
-        return sum(x * math.log(x / y) for x, y in ((q, p), (1 - q, 1 - p)) if x > 0)
+    class Fixed(torch.nn.Module):  # class 0 for x = 0, class 1 for x = 1; labels all 1
+        def forward(self, x):
+            return torch.cat([1 - x, x], 1)
 
-    def inverse(q, budget):  # the largest p with kl(q || p) <= budget, by root finding
-        return brentq(lambda p: kl(q, p) - budget, q + 1e-12, 1 - 1e-12)
+    class Noiseless:
+        def sample(self, generator):
+            return {}
 
-    bound_groups = [f"s{k}" for k in range(40) for _ in range(3)]  # 40 speakers, 3 clips
-    result = group_certificate(0.1, 1000, 0.5, bound_groups, [*bound_groups, "p1", "p2"],
-                               torch.tensor([120, 121]), 0.025, 0.01)
-    sampled = inverse(0.1, math.log(2 / 0.01) / 1000)
-    expected = inverse(sampled, (0.5 + math.log(2 * math.sqrt(40) / 0.025)) / 40)
-    assert result["n_bound_groups"] == 40 and result["n_prior_groups"] == 2
-    assert result["group_certificate_error"] == pytest.approx(expected, abs=1e-7)
+    data = (1 - errors[:, None], torch.ones(5, dtype=torch.long))
+    by_group = draw_risks(Fixed(), Noiseless(), {}, data, draw_units(5, groups), 4000,
+                          1e-4, 0)[0]
+    by_clip = draw_risks(Fixed(), Noiseless(), {}, data, draw_units(5), 4000, 1e-4, 0)[0]
+    assert by_group == pytest.approx(0.75, abs=0.03) and by_clip == pytest.approx(0.8, abs=0.03)
 
 
 def test_a_certificate_of_grouped_data_splits_by_group_and_certifies_groups(tmp_path):
@@ -203,18 +203,35 @@ def test_a_certificate_of_grouped_data_splits_by_group_and_certifies_groups(tmp_
     def part(n):
         return rng.standard_normal((n, 6, 3)).astype(np.float32), np.arange(n) % 2
 
-    (x, y), (xv, yv), (xt, yt) = part(90), part(20), part(20)
-    groups = np.array([f"spk{k // 5}" for k in range(90)])  # 18 speakers of 5 clips
+    (x, y), (xv, yv), (xt, yt) = part(240), part(20), part(20)
+    groups = np.array([f"spk{k // 3}" for k in range(240)])  # 80 speakers of 3 clips
     np.savez(tmp_path / "x.npz", x_train=x, y_train=y, x_valid=xv, y_valid=yv, x_test=xt,
              y_test=yt, groups_train=groups)
     config = TrainConfig(task="classification", data=str(tmp_path / "x.npz"), model="gru",
                          hidden_size=4, num_layers=1, epochs=1)
-    report = pac_bayes_certificate(config, posterior_epochs=1, samples=3, log=lambda *_: None)
+    report = pac_bayes_certificate(config, posterior_epochs=1, samples=200,
+                                   log=lambda *_: None)
+    assert report["group_certificate_error"] < 1  # the hand computation below is not trivial
     prior = {groups[i] for i in report["prior_indices"]}
     bound = {groups[i] for i in report["bound_indices"]}
-    assert not prior & bound and len(prior) + len(bound) == 18
+    assert not prior & bound and len(prior) + len(bound) == 80
     assert report["n_bound_groups"] == len(bound) and sorted(bound) == report["bound_groups"]
     assert report["group_certificate_error"] > report["certificate_error"]  # fewer units
+
+    def kl(q, p):
+        return sum(a * math.log(a / b) for a, b in ((q, p), (1 - q, 1 - p)) if a > 0)
+
+    def inverse(q, budget):  # the largest p with kl(q || p) <= budget, by root finding
+        if kl(q, 1 - 1e-12) <= budget:
+            return 1.0
+        return brentq(lambda p: kl(q, p) - budget, q + 1e-12, 1 - 1e-12)
+
+    # the speaker-level certificate by hand: sampling bound over the M = 3 draws, then
+    # PAC-Bayes-kl with n = the bound speakers (not the bound clips)
+    G, M = len(bound), 200
+    sampled = inverse(report["group_empirical_error_mc"], math.log(2 / 0.01) / M)
+    expected = inverse(sampled, (report["kl"] + math.log(2 * math.sqrt(G) / 0.025)) / G)
+    assert report["group_certificate_error"] == pytest.approx(expected, abs=1e-7)
     clip_level = pac_bayes_certificate(config, posterior_epochs=1, samples=3, grouped=False,
                                        log=lambda *_: None)
     assert "group_certificate_error" not in clip_level
@@ -241,8 +258,8 @@ def test_a_certificate_verifies_from_its_files_and_a_tampered_one_fails(tmp_path
     assert main([*certify, "--verify"]) == 0
     assert "verifies" in capsys.readouterr().out
     state = load_checkpoint(run / "pac_bayes.pt")
-    key = next(k for k in state["posterior"] if k.startswith("u."))
-    state["posterior"][key] = state["posterior"][key] + 0.5  # the posterior moved by hand
+    key = next(k for k in state["posteriors"][0] if k.startswith("u."))
+    state["posteriors"][0][key] = state["posteriors"][0][key] + 0.5  # moved by hand
     save_checkpoint(run / "pac_bayes.pt", state)
     assert main([*certify, "--verify"]) == 2
     assert "does not verify: kl" in capsys.readouterr().err
@@ -279,3 +296,10 @@ def test_a_declared_grid_divides_delta(tmp_path):
     assert four["certificate_error"] > one["certificate_error"]  # paid for
     with pytest.raises(ValueError, match="grid"):
         pac_bayes_certificate(config, grid=0, log=lambda *_: None)
+    # a declared grid of prior sigmas: one posterior each, the least certificate, delta / 2
+    two = pac_bayes_certificate(config, posterior_epochs=0, samples=50, sigma_prior=(1e-3, 1e-1),
+                                log=lambda *_: None)
+    rows = two["grid_rows"]
+    assert [r["sigma"] for r in rows] == [1e-3, 1e-1] and two["delta"] == pytest.approx(0.0125)
+    assert two["certificate_error"] == min(r["certificate_error"] for r in rows)
+    assert two["sigma_prior"] == rows[two["chosen"]]["sigma"]

@@ -125,7 +125,7 @@ def check_pac_bayes_args(args) -> None:
     if args.delta + args.delta_prime >= 1:
         raise ConfigError(f"--delta + --delta-prime must be below 1 (the certificate's "
                           f"confidence is 1 - both), got {args.delta + args.delta_prime}")
-    for flag, value in (("--sigma-prior", args.sigma_prior),
+    for flag, value in (*(("--sigma-prior", v) for v in args.sigma_prior),
                         ("--posterior-lr", args.posterior_lr)):
         if not value > 0:
             raise ConfigError(f"{flag} must be positive, got {value}")
@@ -165,6 +165,40 @@ def _verify(args, run_dir: Path, out_dir: Path, verify_certificate) -> int:
     return 0
 
 
+def _print_certificate(model: str, r: dict) -> None:
+    joint = 1 - 2 * (r["delta"] + r["delta_prime"]) * r["grid"] * len(r["sigma_grid"])
+    print(f"PAC-Bayes risk certificate of {model}'s stochastic classifier Q (a Gaussian "
+          "around a prior network trained on a part of the training split, not the run's "
+          "own weights; Perez-Ortiz et al. 2021), each line with probability >= "
+          f"{r['confidence']:.3f} on its own (delta {r['delta']:.3g}, delta' "
+          f"{r['delta_prime']:.3g}: the union over a grid of {r['grid']} x "
+          f"{len(r['sigma_grid'])} settings):")
+    print(f"  test error of Q on a new clip <= {r['certificate_error']:.4f}, if the clips are "
+          f"i.i.d. (chance error {r['chance_error']:.3f})")
+    if "group_certificate_error" in r:
+        print(f"  error rate of Q on a new speaker's clips <= "
+              f"{r['group_certificate_error']:.4f}, the speakers as the i.i.d. sample "
+              f"(n = {r['n_bound_groups']} bound speakers, none of them in the prior's "
+              f"{r['n_prior_groups']}); both lines together: probability >= {joint:.3f}")
+    print(f"  bounded cross-entropy (p_min {r['p_min']}) <= "
+          f"{r['certificate_cross_entropy']:.4f}")
+    print(f"  sigma_0 {r['sigma_prior']:g} (least of {r['sigma_grid']}); KL(Q || P) = "
+          f"{r['kl']:.4g} over {r['weights']:,} weights; n = {r['n_bound']} bound examples, "
+          f"{r['n_prior']} prior examples; Q's empirical error {r['empirical_error_mc']:.4f} "
+          f"({r['samples']:,} weight draws)")
+    held = f"  held-out baseline (delta {r['heldout_delta']}): the prior network's error on " \
+           f"the bound part {r['prior_bound_error']:.4f}, bound {r['prior_heldout_bound']:.4f}"
+    if "prior_heldout_group_bound" in r:
+        held += f"; per speaker {r['prior_heldout_group_bound']:.4f}"
+    print(held)
+    print(f"  measured on the test split: Q {r['stochastic_test_error']:.4f}, posterior mean "
+          f"{r['posterior_mean_test_error']:.4f}")
+    if r["empirical_error_mc"] > 0.9 * r["chance_error"] > r["posterior_mean_test_error"]:
+        print(f"  the weight noise of the prior (sigma {r['sigma_prior']}) alone brings "
+              "the classifier to chance: a smaller --sigma-prior keeps it (recurrences "
+              "compound the noise over the T steps)")
+
+
 def cmd_certify(args) -> int:
     """A certificate of a trained classifier: PAC-Bayes (--pac-bayes) or the Rademacher route
     (the same as ``bound``)."""
@@ -183,31 +217,8 @@ def cmd_certify(args) -> int:
         objective=args.objective, p_min=args.p_min, delta=args.delta,
         delta_prime=args.delta_prime, samples=args.samples, seed=args.seed,
         posterior_lr=args.posterior_lr, save_to=out_dir / "pac_bayes.pt", grid=args.grid,
-        progress=not args.quiet)
-    print(f"PAC-Bayes risk certificate of {config.model}'s stochastic classifier Q (a "
-          f"Gaussian around the weights; Perez-Ortiz et al. 2021), each line with probability "
-          f">= {report['confidence']:.3f} on its own (delta {report['delta']}, delta' "
-          f"{report['delta_prime']}):")
-    print(f"  test error of Q on a new clip <= {report['certificate_error']:.4f}, taking the "
-          f"clips as i.i.d. (chance error {report['chance_error']:.3f})")
-    if "group_certificate_error" in report:
-        print(f"  error rate of Q on a new speaker's clips <= "
-              f"{report['group_certificate_error']:.4f}, the speakers as the i.i.d. sample "
-              f"(n = {report['n_bound_groups']} bound speakers, none of them in the prior's "
-              f"{report['n_prior_groups']})")
-    print(f"  bounded cross-entropy (p_min {report['p_min']}) <= "
-          f"{report['certificate_cross_entropy']:.4f}")
-    print(f"  KL(Q || P) = {report['kl']:.4g} over {report['weights']:,} weights; n = "
-          f"{report['n_bound']} bound examples, {report['n_prior']} prior examples; "
-          f"empirical error {report['empirical_error_mc']:.4f} ({report['samples']} weight "
-          "draws)")
-    print(f"  measured on the test split: stochastic {report['stochastic_test_error']:.4f}, "
-          f"posterior mean {report['posterior_mean_test_error']:.4f}")
-    if report["empirical_error_mc"] > 0.9 * report["chance_error"] > \
-            report["posterior_mean_test_error"]:
-        print(f"  the weight noise of the prior (sigma {report['sigma_prior']}) alone brings "
-              "the classifier to chance: a smaller --sigma-prior keeps it (recurrences "
-              "compound the noise over the T steps)")
+        posterior_data=args.posterior_data, progress=not args.quiet)
+    _print_certificate(config.model, report)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / "pac_bayes.json"
     out.write_text(json.dumps(report, indent=1))
@@ -260,19 +271,26 @@ def add_certify(sub) -> None:
     p.add_argument("--posterior-lr", type=float, default=1e-2,
                    help="Adam's learning rate on the posterior in the prior's units (a step "
                    "moves a mean by about lr x sigma_prior; default 1e-2)")
-    p.add_argument("--sigma-prior", type=float, default=1e-3,
-                   help="the prior's standard deviation (default 1e-3: a recurrence compounds "
-                   "weight noise over its T steps; PBB's CNNs take 0.03)")
+    p.add_argument("--sigma-prior", type=float, nargs="+", default=[1e-3], metavar="SIGMA",
+                   help="the prior's standard deviation, or a grid of them (a posterior from "
+                   "each, the least certificate reported, delta and delta' divided by their "
+                   "number; default 1e-3: a recurrence compounds weight noise over its T "
+                   "steps; PBB's CNNs take 0.03)")
+    p.add_argument("--posterior-data", choices=("all", "bound"), default="all",
+                   help="what the posterior trains on: the whole training split (default, "
+                   "as PBB: the bound holds for any posterior) or the bound part only")
     p.add_argument("--grid", type=int, default=1, metavar="K",
-                   help="the number of settings (sigma, epochs, rates ...) tried before this "
+                   help="the number of other settings (epochs, rates ...) tried before this "
                    "one was chosen by its certificate: the union bound divides delta and "
                    "delta' by K (default 1: the settings were fixed before any certificate)")
     p.add_argument("--objective", choices=("f-quad", "f-classic"), default="f-quad")
     p.add_argument("--p-min", type=float, default=1e-4, help="bounded cross-entropy's p_min")
     p.add_argument("--delta", type=float, default=0.025, help="PAC-Bayes-kl confidence")
     p.add_argument("--delta-prime", type=float, default=0.01, help="sampling confidence")
-    p.add_argument("--samples", type=int, default=1000,
-                   help="weight draws of the empirical error (default 1000)")
+    p.add_argument("--samples", type=int, default=10_000,
+                   help="weight draws M of each empirical error, each scored on one random "
+                   "bound example (or speaker): the sampling bound adds about "
+                   "sqrt(2 L log(2 / delta') / M) (default 10,000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best",

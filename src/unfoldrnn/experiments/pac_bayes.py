@@ -7,12 +7,18 @@ of a run's classifier, by the recipe of Perez-Ortiz et al. (2021) (``bounds.pac_
 2. the prior: the run's model and settings trained afresh on the prior part alone (its
    feature normalisation from the prior part too), for ``prior_epochs``; P = N(w_prior,
    sigma_0^2 I);
-3. the posterior Q = N(mu, diag(sigma^2)), started at P, trained on the bound samples with
-   the PAC-Bayes objective (f-quad or f-classic) of the bounded cross-entropy (Adam on the
-   posterior in the prior's units, ``GaussianPosterior``);
-4. the certificate from M weight draws over the bound samples (sampling bound, delta'),
-   inverted through the PAC-Bayes-kl bound (delta): with probability >= 1 - delta - delta'
-   the test error of the stochastic classifier Q is at most the certificate.
+3. the posterior Q = N(mu, diag(sigma^2)), started at P, trained with the PAC-Bayes
+   objective (f-quad or f-classic) of the bounded cross-entropy, by default on the whole
+   training split as PBB does (the bound holds for any Q; only the prior must not see the
+   bound part); one posterior per prior sigma of a grid declared in advance, the least
+   certificate reported and paid for by a union bound (delta / K);
+4. the certificate from M independent (weight draw, bound example) pairs (``draw_risks``;
+   sampling bound, delta'), inverted through the PAC-Bayes-kl bound (delta): with
+   probability >= 1 - delta - delta' the test error of the stochastic classifier Q is at
+   most the certificate. With groups (speakers), the same with a group's error rate as the
+   loss and n the number of bound groups;
+5. beside it, the held-out baseline: the prior network's own binomial-tail bound on the
+   bound part (``bounds.heldout``), which PAC-Bayes has to beat to earn its place.
 
 Scalar parameters (the unfolding models' log c, log lambda1, log lambda2, Sista's log alpha,
 FastGRNN's zeta and nu, the conv RNN's temperature) stay deterministic at the prior's values:
@@ -28,6 +34,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from ..bounds.heldout import binomial_tail_bound, kl_heldout_bound
 from ..bounds.pac_bayes import (
     OBJECTIVES,
     GaussianPosterior,
@@ -117,45 +124,118 @@ def _scores(task, weights: dict, split, batch: int = 512) -> torch.Tensor:
                       for i in range(0, len(features), batch)])
 
 
+def draw_units(n: int, groups=None) -> list[torch.Tensor]:
+    """The units one weight draw is scored on: each example alone, or (``groups``) each
+    group's examples together."""
+    if groups is None:
+        return list(torch.arange(n)[:, None])
+    index = group_index(groups)
+    return [torch.nonzero(index == g).flatten() for g in range(int(index.max()) + 1)]
+
+
 @torch.no_grad()
-def _mc_risks(task, posterior, fixed, data, samples: int, p_min: float, seed: int,
-              groups=None):
-    """Mean over ``samples`` weight draws of the 0-1 error and the bounded cross-entropy
-    (and, with ``groups``, of the group-level error ``group_risk``)."""
-    labels = data[1]
+def draw_risks(task, posterior, fixed, data, units: list, draws: int, p_min: float,
+               seed: int) -> tuple[float, float]:
+    """(0-1 error, bounded cross-entropy), each the mean over ``draws`` independent pairs
+    (a weight draw w ~ Q, a unit u drawn uniformly from ``units``) of the unit's mean loss
+    under w. Each term lies in [0, 1] and has expectation L_S(Q), the mean over the units of
+    Q's expected loss on each: the M terms are i.i.d. given S, which is what the sampling
+    bound (Langford & Caruana 2001; ``bounds.pac_bayes.sampling_bound``) asks of its M
+    draws. A draw costs the forward pass of one unit, not of the whole set."""
+    if not (isinstance(draws, int) and draws > 0):
+        raise ValueError(f"draws must be a positive integer, got {draws!r}")
     gen = torch.Generator().manual_seed(seed)
-    errors, losses, grouped = [], [], []
-    index = None if groups is None else group_index(groups)
-    for _ in range(samples):
-        scores = _scores(task, {**posterior.sample(gen), **fixed}, data)
-        wrong = (scores.argmax(1) != labels).float()
-        errors.append(float(wrong.mean()))
-        losses.append(float(bounded_cross_entropy(scores, labels, p_min).mean()))
-        if groups is not None:
-            grouped.append(group_risk(wrong, index))
-    means = sum(errors) / samples, sum(losses) / samples
-    return means if groups is None else (*means, sum(grouped) / samples)
+    picks = torch.randint(len(units), (draws,), generator=gen).tolist()
+    errors = losses = 0.0
+    for k in picks:
+        part = tuple(x[units[k]] for x in data)
+        scores = _scores(task, {**posterior.sample(gen), **fixed}, part)
+        errors += float((scores.argmax(1) != part[1]).float().mean())
+        losses += float(bounded_cross_entropy(scores, part[1], p_min).mean())
+    return errors / draws, losses / draws
+
+
+def draw_seeds(seed: int, count: int) -> dict:
+    """Fresh, recorded randomness for each of ``count`` grid settings: the posterior's
+    weight noise, the clip-level draws, the group-level draws; and Q's test draws."""
+    base = 1_000 * seed
+    return {"posterior": [base + 100 + i for i in range(count)],
+            "clips": [base + 200 + i for i in range(count)],
+            "groups": [base + 300 + i for i in range(count)], "test": base + 400}
+
+
+def train_posterior(task, posterior, fixed, data, epochs: int, lr: float, batch_size: int,
+                    objective, n: int, delta: float, p_min: float, seed: int) -> None:
+    """Adam on the posterior (in the prior's units: a step of lr moves a mean by about
+    lr * sigma_0) for the PAC-Bayes objective of the bounded cross-entropy, n the number of
+    bound examples; ``data`` may be the whole training split (PBB: the bound holds for any
+    posterior, the prior alone must not see the bound part)."""
+    opt = torch.optim.Adam(posterior.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    for epoch in range(epochs):
+        for features, labels, *lengths in task.batches(
+                data, batch_size, torch.Generator().manual_seed(seed + epoch)):
+            scores = functional_call(task, {**posterior.sample(gen), **fixed},
+                                     (features, *lengths))
+            risk = bounded_cross_entropy(scores, labels, p_min).mean()
+            loss = objective(risk, posterior.kl(), n, delta)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+
+def prior_heldout(task, fixed, prior_weights, bound, bound_index, delta: float) -> dict:
+    """The held-out bounds of the prior network itself (deterministic, the posterior's
+    starting point) on the bound part, which it never saw: the binomial tail over the bound
+    examples, the kl bound over the bound groups (``bounds.heldout``)."""
+    with torch.no_grad():
+        wrong = (_scores(task, {**prior_weights, **fixed}, bound).argmax(1) != bound[1])
+    k, n = int(wrong.sum()), len(wrong)
+    out = {"prior_bound_error": k / n, "prior_heldout_bound": binomial_tail_bound(k, n, delta)}
+    if bound_index is not None:
+        risk = group_risk(wrong.float(), bound_index)
+        out.update({"prior_bound_group_error": risk, "prior_heldout_group_bound":
+                    kl_heldout_bound(risk, int(bound_index.max()) + 1, delta)})
+    return out
+
+
+def _sigmas(sigma_prior) -> tuple[float, ...]:
+    sigmas = (sigma_prior,) if isinstance(sigma_prior, (int, float)) else tuple(sigma_prior)
+    if not sigmas or not all(isinstance(s, (int, float)) and s > 0 for s in sigmas):
+        raise ValueError(f"the prior's sigma must be positive numbers, got {sigma_prior!r}")
+    return sigmas
 
 
 def pac_bayes_certificate(config, prior_fraction: float = 0.5, prior_epochs: int | None = None,
-                          posterior_epochs: int = 5, sigma_prior: float = 1e-3,
+                          posterior_epochs: int = 5, sigma_prior=1e-3,
                           objective: str = "f-quad", p_min: float = 1e-4,
                           delta: float = 0.025, delta_prime: float = 0.01,
-                          samples: int = 1000, posterior_lr: float = 1e-2, seed: int = 0,
+                          samples: int = 10_000, posterior_lr: float = 1e-2, seed: int = 0,
                           progress: bool = False, log=print, grouped: bool = True,
-                          save_to: str | Path | None = None, grid: int = 1) -> dict:
-    """The whole recipe for a classification config (a run's); returns the report. Where
-    the training examples come in groups (a speaker's clips: ``train_groups``) and
-    ``grouped``, the prior and bound parts share no group, and beside the clip-level
-    certificate (its assumption: clips i.i.d.) the report holds the group-level one, whose
-    loss is a group's error rate and whose n is the number of bound groups. ``save_to``:
-    a file that keeps the prior (the task's weights and normalisation) and the posterior,
-    so that ``verify_certificate`` rechecks the certificate without training. ``grid``: the
-    number of settings declared in advance among which this one was chosen (by looking at
-    certificates): a union bound over them divides delta and delta' by ``grid``."""
+                          save_to: str | Path | None = None, grid: int = 1,
+                          posterior_data: str = "all") -> dict:
+    """The whole recipe for a classification config (a run's); returns the report.
+
+    ``sigma_prior``: one prior sigma, or a grid of them declared before the bound part is
+    seen: a posterior is trained from each and the least clip-level certificate is
+    reported, paid by a union bound. ``grid``: the number of other settings among which
+    this one was chosen by looking at certificates. Every statement is then made at
+    delta / K and delta' / K, K = grid * len(sigmas), so the reported one holds with
+    probability >= 1 - delta - delta'. Where the training examples come in groups (a
+    speaker's clips: ``train_groups``) and ``grouped``, the prior and bound parts share no
+    group and the report adds the group-level certificate (a group's error rate is the loss,
+    the groups the i.i.d. sample). ``posterior_data``: "all" trains the posterior on the
+    whole training split (PBB), "bound" on the bound part only. ``samples``: the weight
+    draws M of each empirical risk (``draw_risks``). ``save_to``: a file keeping the prior
+    (weights and normalisation) and every posterior, so that ``verify_certificate`` rechecks
+    the certificate without training."""
     if not (isinstance(grid, int) and grid >= 1):
         raise ValueError(f"grid must be a positive integer, got {grid!r}")
-    delta, delta_prime = delta / grid, delta_prime / grid
+    sigmas = _sigmas(sigma_prior)
+    if posterior_data not in ("all", "bound"):
+        raise ValueError(f"posterior_data must be 'all' or 'bound', got {posterior_data!r}")
+    K = grid * len(sigmas)
+    delta_k, delta_prime_k = delta / K, delta_prime / K
     if config.task != "classification":
         raise ValueError("PAC-Bayes certificates here are for classifiers (task "
                          f"classification), not {config.task}")
@@ -170,90 +250,101 @@ def pac_bayes_certificate(config, prior_fraction: float = 0.5, prior_epochs: int
     n = len(bound_idx)
     task = build_task(config, prior, seed=seed)  # normalisation from the prior part only
     epochs = prior_epochs if prior_epochs is not None else config.epochs
-    log(f"prior: {config.model} on {len(prior_idx)} clips for {epochs} epochs")
+    log(f"prior: {config.model} on {len(prior_idx)} examples for {epochs} epochs")
     train_prior(task, prior, epochs, config.lr, config.batch_size, config.clip, seed)
     task.eval()
     for p in task.parameters():
         p.requires_grad_(False)
     stochastic, fixed = _split(task)
-    posterior = GaussianPosterior(stochastic, sigma_prior)
-    # Adam on (u, s), the posterior in the prior's units: a step of lr moves a mean by
-    # lr * sigma_0, whatever sigma_0 (plain SGD on mu diverged at sigma_0 = 1e-3 here)
-    opt = torch.optim.Adam(posterior.parameters(), lr=posterior_lr)
-    bound_objective = OBJECTIVES[objective]
-    gen = torch.Generator().manual_seed(seed + 1)
-    log(f"posterior: {posterior.size():,} Gaussian weights on n = {n} clips, {objective}, "
-        f"{posterior_epochs} epochs")
-    for epoch in range(posterior_epochs):
-        for features, labels, *lengths in task.batches(
-                bound, config.batch_size, torch.Generator().manual_seed(seed + epoch)):
-            scores = functional_call(task, {**posterior.sample(gen), **fixed},
-                                     (features, *lengths))
-            risk = bounded_cross_entropy(scores, labels, p_min).mean()
-            loss = bound_objective(risk, posterior.kl(), n, delta)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    bound_index = None if groups is None else group_index(bound_groups)
+    report = {"model": config.model, "objective": objective, "p_min": p_min,
+              "sigma_grid": list(sigmas), "prior_epochs": epochs,
+              "posterior_epochs": posterior_epochs, "posterior_lr": posterior_lr,
+              "posterior_data": posterior_data, "samples": samples, "grid": grid,
+              "delta": delta_k, "delta_prime": delta_prime_k, "heldout_delta": delta,
+              "confidence": 1 - K * (delta_k + delta_prime_k),  # each statement's share
+              "n_prior": len(prior_idx), "n_bound": n, "n_test": len(test[1]),
+              "weights": sum(p.numel() for p in stochastic.values()), "seed": seed,
+              "draw_seeds": draw_seeds(seed, len(sigmas)), "grouped": groups is not None,
+              "prior_indices": prior_idx.tolist(), "bound_indices": bound_idx.tolist(),
+              "chance_error": 1 - 1 / task.num_classes,
+              "sample_unit": "clip (assumed i.i.d.)" if groups is None else
+                  "clip (assumed i.i.d.); group-level certificate beside it",
+              **prior_heldout(task, fixed, stochastic, bound, bound_index, delta)}
+    if groups is not None:
+        report.update({"n_bound_groups": int(bound_index.max()) + 1,
+                       "n_prior_groups": len({groups[i] for i in prior_idx.tolist()}),
+                       "bound_groups": sorted(set(bound_groups))})
+    seeds = report["draw_seeds"]
+    posteriors, rows = [], []
+    for i, sigma in enumerate(sigmas):
+        posterior = GaussianPosterior(stochastic, sigma)
+        where = "the whole training split" if posterior_data == "all" else "the bound part"
+        log(f"posterior sigma_0 = {sigma:g}: {posterior.size():,} Gaussian weights, "
+            f"{objective} on {where} (n = {n} bound examples), {posterior_epochs} epochs")
+        train_posterior(task, posterior, fixed, train if posterior_data == "all" else bound,
+                        posterior_epochs, posterior_lr, config.batch_size,
+                        OBJECTIVES[objective], n, delta_k, p_min, seeds["posterior"][i])
+        posteriors.append(posterior)
+        rows.append(_certify(task, posterior, fixed, bound, bound_index, report, i))
+    best = min(range(len(sigmas)), key=lambda i: rows[i]["certificate_error"])
+    report.update({**rows[best], "sigma_prior": sigmas[best], "chosen": best,
+                   "grid_rows": rows})
+    posterior = posteriors[best]
+    # the measured test error of Q (no bound uses it)
+    report["stochastic_test_error"] = draw_risks(task, posterior, fixed, test, draw_units(
+        len(test[1])), min(samples, 2_000), p_min, seeds["test"])[0]
     with torch.no_grad():
-        kl = float(posterior.kl())
-    error, ce, *group_error = _mc_risks(task, posterior, fixed, bound, samples, p_min,
-                                        seed + 2, bound_groups)
-    # the measured test error of Q (no bound uses it): 100 draws are plenty
-    test_error, _ = _mc_risks(task, posterior, fixed, test, min(samples, 100), p_min,
-                              seed + 3)
+        mean_scores = _scores(task, {**posterior.means(), **fixed}, test)
+    report["posterior_mean_test_error"] = float((mean_scores.argmax(1) != test[1]).float()
+                                                .mean())
     if save_to is not None:
         save_checkpoint(Path(save_to), {"version": CHECKPOINT_VERSION,
                                         "task": task.state_dict(),
-                                        "posterior": posterior.state_dict()})
+                                        "posteriors": [q.state_dict() for q in posteriors]})
+    return report
+
+
+def _certify(task, posterior, fixed, bound, bound_index, report: dict, i: int) -> dict:
+    """One grid setting's certificates: KL(Q || P), the clip-level draws and (grouped) the
+    group-level draws, through the sampling and PAC-Bayes-kl bounds at the paid deltas."""
+    samples, n = report["samples"], report["n_bound"]
+    delta, delta_prime = report["delta"], report["delta_prime"]
+    seeds = report["draw_seeds"]
     with torch.no_grad():
-        mean_scores = _scores(task, {**posterior.means(), **fixed}, test)
-    mean_error = float((mean_scores.argmax(1) != test[1]).float().mean())
-    return {
-        "model": config.model, "objective": objective, "p_min": p_min,
-        "sigma_prior": sigma_prior, "prior_epochs": epochs, "posterior_epochs":
-            posterior_epochs, "samples": samples, "delta": delta, "delta_prime": delta_prime,
-        "confidence": 1 - grid * (delta + delta_prime),  # delta: each setting's share
-        "n_prior": len(prior_idx), "n_bound": n,
-        "n_test": len(test[1]), "weights": posterior.size(), "kl": kl,
-        "kl_per_n": kl / n,
-        "empirical_error_mc": error, "empirical_error_bound": sampling_bound(
-            error, samples, delta_prime),
-        "certificate_error": risk_certificate(error, samples, kl, n, delta, delta_prime),
-        "certificate_cross_entropy": risk_certificate(ce, samples, kl, n, delta, delta_prime),
-        "stochastic_test_error": test_error, "posterior_mean_test_error": mean_error,
-        "certificate_without_sampling": pac_bayes_kl_bound(error, kl, n, delta),
-        "seed": seed, "grouped": groups is not None, "grid": grid,
-        "prior_indices": prior_idx.tolist(), "bound_indices": bound_idx.tolist(),
-        "chance_error": 1 - 1 / task.num_classes,
-        "sample_unit": "clip (assumed i.i.d.)" if groups is None else
-            "clip (assumed i.i.d.); group-level certificate beside it",
-        **({} if groups is None else group_certificate(
-            group_error[0], samples, kl, bound_groups, groups, prior_idx, delta,
-            delta_prime)),
-    }
+        kl = float(posterior.kl())
+    error, ce = draw_risks(task, posterior, fixed, bound, draw_units(n), samples,
+                           report["p_min"], seeds["clips"][i])
+    row = {"sigma": posterior.sigma_prior, "kl": kl, "kl_per_n": kl / n,
+           "empirical_error_mc": error,
+           "empirical_error_bound": sampling_bound(error, samples, delta_prime),
+           "certificate_error": risk_certificate(error, samples, kl, n, delta, delta_prime),
+           "certificate_cross_entropy": risk_certificate(ce, samples, kl, n, delta,
+                                                         delta_prime),
+           "certificate_without_sampling": pac_bayes_kl_bound(error, kl, n, delta)}
+    if bound_index is not None:
+        units = draw_units(n, bound_index)
+        group_error = draw_risks(task, posterior, fixed, bound, units, samples,
+                                 report["p_min"], seeds["groups"][i])[0]
+        row.update(group_empirical_error_mc=group_error, group_certificate_error=(
+            risk_certificate(group_error, samples, kl, len(units), delta, delta_prime)))
+    return row
 
 
-def group_certificate(error: float, samples: int, kl: float, bound_groups, groups,
-                      prior_idx, delta: float, delta_prime: float) -> dict:
-    """The group-level certificate: PAC-Bayes-kl with n = the number of bound groups and
-    the loss of a group its error rate (in [0, 1]), the groups being the i.i.d. sample."""
-    n = len(set(bound_groups))
-    prior_groups = {groups[i] for i in prior_idx.tolist()}
-    return {"n_bound_groups": n, "n_prior_groups": len(prior_groups),
-            "group_empirical_error_mc": error,
-            "group_certificate_error": risk_certificate(error, samples, kl, n, delta,
-                                                        delta_prime),
-            "bound_groups": sorted(set(bound_groups))}
-
-
-VERIFIED = ("kl", "empirical_error_mc", "certificate_error", "group_certificate_error")
+VERIFIED = ("kl", "empirical_error_mc", "certificate_error", "group_empirical_error_mc",
+            "group_certificate_error", "prior_heldout_bound", "prior_heldout_group_bound")
 
 
 def verify_certificate(config, report: dict, saved: str | Path) -> dict:
-    """Recompute a certificate from its report (the split, seeds and settings) and the saved
-    prior and posterior alone, without training; {key: (stored, recomputed)} of
-    ``VERIFIED``. Raises RunError naming the first value that does not match."""
+    """Recompute a certificate from its report (the split, the seeds of its draws, the
+    settings) and the saved prior and posteriors alone, without training: the chosen grid
+    setting's KL, draws and certificates, and the prior's held-out bounds; the other
+    settings' KL (their certificates were not chosen). Returns {key: (stored, recomputed)};
+    raises RunError naming the first value that does not match."""
     state = load_checkpoint(Path(saved))
+    if "posteriors" not in state or len(state["posteriors"]) != len(report["sigma_grid"]):
+        raise RunError(f"{saved} does not hold the {len(report['sigma_grid'])} posteriors of "
+                       "the report's sigma grid")
     train = build_data(config, progress=False)[0]
     task = build_task(config, train, seed=report["seed"])  # (sizes from the data)
     task.load_state_dict(state["task"])  # the prior, its normalisation included
@@ -261,27 +352,28 @@ def verify_certificate(config, report: dict, saved: str | Path) -> dict:
     for p in task.parameters():
         p.requires_grad_(False)
     stochastic, fixed = _split(task)
-    posterior = GaussianPosterior(stochastic, report["sigma_prior"])
-    posterior.load_state_dict(state["posterior"])
     bound_idx = torch.tensor(report["bound_indices"])
     bound = tuple(part[bound_idx] for part in train)
     groups = TASKS[config.task].train_groups(config) if report.get("grouped") else None
-    bound_groups = None if groups is None else [groups[i] for i in bound_idx.tolist()]
-    error, _, *group_error = _mc_risks(task, posterior, fixed, bound, report["samples"],
-                                       report["p_min"], report["seed"] + 2, bound_groups)
-    with torch.no_grad():
-        kl = float(posterior.kl())
-    n = len(bound_idx)
-    found = {"kl": kl, "empirical_error_mc": error,
-             "certificate_error": risk_certificate(error, report["samples"], kl, n,
-                                                   report["delta"], report["delta_prime"])}
-    if group_error:
-        found["group_certificate_error"] = risk_certificate(
-            group_error[0], report["samples"], kl, len(set(bound_groups)), report["delta"],
-            report["delta_prime"])
+    bound_index = None if groups is None else group_index(
+        [groups[i] for i in bound_idx.tolist()])
+    found = prior_heldout(task, fixed, stochastic, bound, bound_index, report["heldout_delta"])
+    for i, (sigma, saved_q) in enumerate(zip(report["sigma_grid"], state["posteriors"],
+                                             strict=True)):
+        posterior = GaussianPosterior(stochastic, sigma)
+        posterior.load_state_dict(saved_q)
+        if i == report["chosen"]:
+            found.update(_certify(task, posterior, fixed, bound, bound_index, report, i))
+        else:
+            with torch.no_grad():
+                found[f"kl_{i}"] = float(posterior.kl())
+    stored_rows = {f"kl_{i}": row["kl"] for i, row in enumerate(report["grid_rows"])}
     checked = {}
-    for key, value in found.items():
-        stored = report.get(key)
+    for key in (*VERIFIED, *sorted(k for k in found if k.startswith("kl_"))):
+        if key not in found:
+            continue
+        stored = stored_rows.get(key, report.get(key))
+        value = found[key]
         if stored is None or abs(stored - value) > 1e-9 * max(1.0, abs(stored)):
             raise RunError(f"the certificate does not verify: {key} is {stored!r} in the "
                            f"report, {value!r} recomputed from {saved}")
