@@ -171,5 +171,47 @@ def test_reproduce_tuned_takes_each_models_best_trial_and_set_wins(tmp_path):
     assert (by["sista"].lr, by["sista"].model_options, by["sista"].clip) == (0.001, {"alpha": 2.0},
                                                                             0.25)
     args.models = ["gru", "lstm"]
-    with pytest.raises(ConfigError, match="no search for lstm"):
+    with pytest.raises(ConfigError, match="no search for .*lstm"):
         _reproduce_overrides(args)
+
+
+def test_a_search_per_depth_sets_its_own_cells_and_its_schedule_is_kept(tmp_path):
+    """Table 1 tuned at each depth: <folder>/num_layers=<d>/<model>/summary.json sets the
+    runs of that depth only, with the search's epochs and decay; a --set that changes the
+    schedule the trials trained with is refused by name."""
+    import json
+
+    from unfoldrnn.cli import make_parser
+    from unfoldrnn.cli.sweeps import _reproduce_overrides
+    from unfoldrnn.experiments import resolve
+    from unfoldrnn.experiments.sweep import table_configs
+
+    for depth, lr in ((1, 0.002), (3, 0.0005)):
+        folder = tmp_path / f"num_layers={depth}" / "gru"
+        folder.mkdir(parents=True)
+        (folder / "summary.json").write_text(json.dumps({
+            "best_params": {"lr": lr, "lr_step": 10}, "schedule": {"epochs": 30,
+                                                                  "lr_factor": 0.3}}))
+    argv = ["reproduce", "paper000-table1", "--data", "x", "--models", "gru", "--tuned",
+            str(tmp_path), "--values", "1", "3"]
+    overrides, values = _reproduce_overrides(make_parser().parse_args(argv))
+    runs = table_configs(resolve("paper000-table1"), "cpu", ["gru"], "x", overrides, values)
+    by = {r.value: r.config for r in runs}
+    assert (by[1].lr, by[3].lr) == (0.002, 0.0005)
+    assert by[1].epochs == by[3].epochs == 30 and by[3].lr_step == 10
+    for bad in ("lr_step=20", "epochs=12", "gru:epochs=12"):
+        with pytest.raises(ConfigError, match="schedule their search"):
+            _reproduce_overrides(make_parser().parse_args([*argv, "--set", bad]))
+    assert _reproduce_overrides(make_parser().parse_args([*argv, "--set", "epochs=30"]))
+
+
+def test_each_study_has_its_depth_its_own_sampler_seed_and_a_patient_pruner():
+    gru1 = TrainConfig(task="classification", model="gru", num_layers=1, epochs=30, data="x")
+    gru3 = TrainConfig(task="classification", model="gru", num_layers=3, epochs=30, data="x")
+    lstm3 = TrainConfig(task="classification", model="lstm", num_layers=3, epochs=30, data="x")
+    assert tune.study_name(gru1) != tune.study_name(gru3)
+    assert len({tune.sampler_seed(c) for c in (gru1, gru3, lstm3)}) == 3
+    assert tune.sampler_seed(gru3) == tune.sampler_seed(
+        TrainConfig(task="classification", model="gru", num_layers=3, epochs=30, data="x"))
+    pruner = tune.pruner_of(gru3)
+    assert pruner._n_warmup_steps == 15 and pruner._n_startup_trials == 4

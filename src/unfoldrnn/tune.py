@@ -19,6 +19,7 @@ a constructor option (e.g. the unfolding models' ``c``).
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import math
@@ -43,6 +44,10 @@ SCHEDULE_SPACE = {"step": {"lr_step": {"choices": [5, 10, 20, 50]}},
 UNFOLDING_SPACE = {"model_options.c": {"low": 0.3, "high": 3.0, "log": True},
                    "lambda1": {"low": 1e-4, "high": 0.3, "log": True},
                    "lambda2": {"low": 1e-4, "high": 0.3, "log": True}}
+
+
+# the schedule of a search: its final runs take the same (``tuned_overrides``)
+SCHEDULE_KEYS = ("epochs", "lr_schedule", "lr_step", "lr_patience", "lr_factor")
 
 
 def default_space(base: TrainConfig) -> dict:
@@ -166,20 +171,43 @@ def _monitor(task: str) -> str:
 MIN_TRIALS_FOR_IMPORTANCES = 8  # completed trials before parameter importances are reported
 
 
+def study_name(base: TrainConfig) -> str:
+    """One study per task, model and depth (a setting tuned at d = 3 is not d = 1's)."""
+    return f"tune-{base.task}-{base.model}-d{base.num_layers}"
+
+
+def sampler_seed(base: TrainConfig) -> int:
+    """The sampler's seed: the base seed mixed with the study's name, so that two models'
+    searches do not start from the same random trials."""
+    digest = hashlib.sha256(f"{study_name(base)}:{base.seed}".encode()).hexdigest()
+    return int(digest[:8], 16)
+
+
+def pruner_of(base: TrainConfig):
+    """The median pruner, patient: it waits for 4 finished trials and, within a trial, for
+    half of the schedule, so that models that start slowly (LSTM, SpectralRNN, FastGRNN
+    under a cut at epoch 2 lost 9-10 of 12 trials) are judged on what they reach."""
+    import optuna
+
+    return optuna.pruners.MedianPruner(n_startup_trials=4,
+                                       n_warmup_steps=max(1, base.epochs // 2))
+
+
 def study_of(base: TrainConfig, storage: str, sampler: str = "tpe", trials: int = 30):
-    """The study named after the base config's task and model (created once); TPE starts
+    """The study of the base config's task, model and depth (created once); TPE starts
     guiding after a third of ``trials`` (3 to 10: Optuna's default start-up is 10)."""
     import optuna
 
     from .experiments.study import _storage
 
     startup = max(3, min(10, trials // 3))
-    chosen = optuna.samplers.TPESampler(seed=base.seed, n_startup_trials=startup) \
-        if sampler == "tpe" else optuna.samplers.RandomSampler(seed=base.seed)
+    seed = sampler_seed(base)
+    chosen = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup) \
+        if sampler == "tpe" else optuna.samplers.RandomSampler(seed=seed)
     return optuna.create_study(
-        study_name=f"tune-{base.task}-{base.model}", storage=_storage(storage),
+        study_name=study_name(base), storage=_storage(storage),
         direction=_direction(base.task), sampler=chosen, load_if_exists=True,
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
+        pruner=pruner_of(base))
 
 
 def work(base: TrainConfig, space: dict, out: Path, trials: int, storage: str,
@@ -247,7 +275,9 @@ def summarize(base: TrainConfig, storage: str, out: Path, command: str,
                header=f"best of {len(done)} completed trials ({len(study.trials)} in all, "
                       f"the rest pruned or failed) of `{command}`: "
                       f"{_monitor(base.task)} = {best.value:.6g} (trial {best.number})")
+    schedule = {k: getattr(base, k) for k in SCHEDULE_KEYS if k not in best.params}
     summary = {"command": command, "wall_seconds": seconds, "direction": study.direction.name,
+               "schedule": schedule,
                "metric": _monitor(base.task), "best_value": best.value,
                "best_params": best.params, "best_trial": best.number,
                "importances": importances, "trials": [
@@ -302,28 +332,57 @@ def run(base: TrainConfig, space: dict, out: str | Path, trials: int, storage: s
     return summarize(base, storage, out, command, time.perf_counter() - started)
 
 
-def tuned_overrides(folder: str | Path, models) -> dict:
+def tuned_overrides(folder: str | Path, models, key: str | None = None, values=()) -> dict:
     """Per-model config keys ``"<model>:<key>"`` from the searches in ``folder``
     (``<folder>/<model>/summary.json``, as ``unfoldrnn tune --out <folder>/<model>`` writes
-    them): each model's best trial's values, for ``reproduce --tuned``."""
+    them), or, searched per value of a table's swept ``key`` (a depth), per-cell keys
+    ``"<model>@<value>:<key>"`` from ``<folder>/<key>=<value>/<model>/summary.json``. Each
+    holds the best trial's values and the search's own schedule (epochs and the decay it
+    did not tune), so that the final runs train as the trials did; for ``reproduce
+    --tuned``."""
     folder = Path(folder)
-    missing = [m for m in models if not (folder / m / "summary.json").exists()]
-    if missing:
-        raise ConfigError(f"--tuned {folder}: no search for {', '.join(missing)} (expected "
-                          f"{folder}/<model>/summary.json; run unfoldrnn tune --out "
-                          f"{folder}/<model>, or restrict --models)")
-    out = {}
+    searches = {}  # owner -> summary file
     for model in models:
+        if (folder / model / "summary.json").exists() or key is None:
+            searches[model] = folder / model / "summary.json"
+        else:
+            for value in values:
+                searches[f"{model}@{value}"] = folder / f"{key}={value}" / model / "summary.json"
+    missing = [str(path.relative_to(folder)) for path in searches.values() if not path.exists()]
+    if missing:
+        raise ConfigError(f"--tuned {folder}: no search for {', '.join(missing)} (run unfoldrnn "
+                          f"tune --out {folder}/<model>, or {folder}/{key or 'key'}=<value>/"
+                          "<model> for a search per value, or restrict --models)")
+    out = {}
+    for owner, path in searches.items():
         try:
-            params = json.loads((folder / model / "summary.json").read_text())["best_params"]
+            summary = json.loads(path.read_text())
+            params = summary["best_params"]
         except (ValueError, KeyError) as err:
-            raise ConfigError(f"{folder / model / 'summary.json'} is corrupt: {err}") from None
+            raise ConfigError(f"{path} is corrupt: {err}") from None
         options = {}
-        for key, value in params.items():
-            if key.startswith("model_options."):
-                options[key.split(".", 1)[1]] = value
+        for name, value in {**summary.get("schedule", {}), **params}.items():
+            if name.startswith("model_options."):
+                options[name.split(".", 1)[1]] = value
             else:
-                out[f"{model}:{key}"] = value
+                out[f"{owner}:{name}"] = value
         if options:
-            out[f"{model}:model_options"] = options
+            out[f"{owner}:model_options"] = options
     return out
+
+
+def schedule_conflicts(tuned: dict, overrides: dict) -> list[str]:
+    """The ``--set`` schedule keys that differ from a search's own (``tuned_overrides``):
+    a final run decayed at other epochs than its trials is not the setting that was chosen."""
+    found = []
+    for key, value in overrides.items():
+        name = key.split(":", 1)[-1]
+        if name not in SCHEDULE_KEYS:
+            continue
+        for tuned_key, tuned_value in tuned.items():
+            owner, tuned_name = tuned_key.split(":", 1)
+            model = owner.partition("@")[0]
+            if tuned_name == name and tuned_value != value and \
+                    key.partition(":")[0] in ("", name, model, owner):
+                found.append(f"{key}={value} (the {owner} search: {tuned_value})")
+    return found

@@ -77,10 +77,17 @@ def _reproduce_overrides(args) -> tuple[dict | None, list | None]:
     overrides = set_values(args, per_model=True)
     if args.tuned:
         from ..experiments import resolve
-        from ..tune import tuned_overrides
+        from ..experiments.sweep import sweep_values
+        from ..tune import schedule_conflicts, tuned_overrides
 
-        tuned = tuned_overrides(args.tuned, args.models or resolve(args.table).models)
-        overrides = {**tuned, **overrides}  # --set wins over the searches
+        spec = resolve(args.table)
+        tuned = tuned_overrides(args.tuned, args.models or spec.models, spec.key,
+                                values or sweep_values(spec, args.scale))
+        conflicts = schedule_conflicts(tuned, overrides or {})
+        if conflicts:
+            raise ConfigError(f"--set {'; '.join(conflicts)}: the final runs take the "
+                              "schedule their search trained with (tune with it instead)")
+        overrides = {**tuned, **(overrides or {})}  # --set wins over the searches
     return overrides or None, values
 
 

@@ -81,14 +81,16 @@ def table_configs(table: Table, scale: str, models=None, data: str | None = None
                   overrides: dict | None = None, values=None, seeds: int = 1) -> list[Run]:
     """Every run of ``table`` at ``scale``; ``values`` restricts the swept values,
     ``overrides`` sets config keys in every run (``"<model>:<key>"``: in that model's runs
-    only, e.g. a tuned learning rate), and each cell is trained with ``seeds`` seeds (the
-    config's seed, default 0, and the ones after it)."""
+    only, e.g. a tuned learning rate; ``"<model>@<value>:<key>"``: in one cell's), and each
+    cell is trained with ``seeds`` seeds (the config's seed, default 0, and the ones after
+    it)."""
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     if seeds < 1:
         raise ValueError(f"--seeds must be a positive integer, got {seeds}")
     first = int((overrides or {}).get("seed", 0))
-    unknown = {k.partition(":")[0] for k in overrides or {} if ":" in k} - set(MODELS)
+    unknown = {k.partition(":")[0].partition("@")[0] for k in overrides or {} if ":" in k} \
+        - set(MODELS)
     if unknown:
         raise ValueError(f"per-model key(s) for unknown model(s) {', '.join(sorted(unknown))}")
     runs = []
@@ -98,9 +100,10 @@ def table_configs(table: Table, scale: str, models=None, data: str | None = None
                         "model": model, table.key: value}
             if data is not None:
                 settings["data"] = resolved_data(data)
-            for key, setting in (overrides or {}).items():
+            for key, setting in sorted((overrides or {}).items(),
+                                       key=lambda item: "@" in item[0]):  # cell's last
                 owner, _, name = key.rpartition(":")
-                if owner in ("", model):
+                if owner in ("", model, f"{model}@{value}"):
                     settings[name] = setting
             if model == "lstm" and table.task == "reconstruction" and table.key != "num_layers":
                 settings["num_layers"] = 2  # paper 001: the 2-layer LSTM is its default
