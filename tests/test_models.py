@@ -79,13 +79,19 @@ def test_unknown_model_lists_the_names():
         build("transformer", 4, 4)
 
 
-# n = 8 < h/2 takes the low-rank gradient step, n = 16 the dense one
+# n = 8 < h/2 takes the low-rank gradient step, n = 16 the dense one; both time loops
+# (unrolled, precomposed), each in C++ ("auto") and in Python (False)
+LOOPS = [("unrolled", "auto"), ("precomposed", "auto"), ("unrolled", False),
+         ("precomposed", False)]
+
+
+@pytest.mark.parametrize("loop", LOOPS)
 @pytest.mark.parametrize("n", [8, 16])
 @pytest.mark.parametrize("cls", [ReweightedRNN, L1L1RNN])
-def test_l1l1_family_matches_the_literal_reference(cls, n):
+def test_l1l1_family_matches_the_literal_reference(cls, n, loop):
     torch.manual_seed(1)
     model = perturb(cls(n, 24, 3, signal_size=16, c=1.0, lambda1=0.1, lambda2=0.2,
-                        init="paper")).double()
+                        init="paper", recurrence=loop[0], compile_prox=loop[1])).double()
     x = torch.randn(5, 6, n, dtype=torch.float64)
     h0 = torch.randn(5, 24, dtype=torch.float64, requires_grad=True)
     for start in (None, h0):
@@ -94,13 +100,17 @@ def test_l1l1_family_matches_the_literal_reference(cls, n):
         assert torch.allclose(codes, expected, atol=1e-10)
         assert torch.equal(h_last, codes[:, -1])
     assert (codes == 0).float().mean() > 0.05  # the prox really thresholds
+    single = model.float()(x.float())[0]  # float32 within 1e-5 of the float64 reference
+    assert torch.allclose(single.double(), reference_l1l1_family(model.double(), x), atol=1e-5)
 
 
+@pytest.mark.parametrize("loop", LOOPS)
 @pytest.mark.parametrize("n", [8, 16])
 @pytest.mark.parametrize("cls", [ReweightedRNN, L1L1RNN])
-def test_hand_written_backward_matches_autograd_on_the_reference(cls, n):
+def test_hand_written_backward_matches_autograd_on_the_reference(cls, n, loop):
     torch.manual_seed(5)
-    model = perturb(cls(n, 24, 3, signal_size=16, c=1.0, lambda1=0.1, lambda2=0.2)).double()
+    model = perturb(cls(n, 24, 3, signal_size=16, c=1.0, lambda1=0.1, lambda2=0.2,
+                        recurrence=loop[0], compile_prox=loop[1])).double()
     x = torch.randn(4, 5, n, dtype=torch.float64, requires_grad=True)
     weights = torch.randn(4, 5, 24, dtype=torch.float64)
     for h0 in (None, torch.randn(4, 24, dtype=torch.float64, requires_grad=True)):

@@ -26,12 +26,13 @@ def _run(model, x, mode):
                                     if p.grad is not None}
 
 
+@pytest.mark.parametrize("recurrence", ["unrolled", "precomposed"])
 @pytest.mark.parametrize("name", ["reweighted", "l1l1"])
 @pytest.mark.parametrize("sizes", [(5, 20, 16, 3), (12, 12, 16, 2)])  # low-rank, dense step
-def test_cpp_loops_equal_the_python_loops(native, name, sizes):
+def test_cpp_loops_equal_the_python_loops(native, name, sizes, recurrence):
     n, n0, h, d = sizes
     torch.manual_seed(0)
-    model = build(name, n, h, d, signal_size=n0).double()
+    model = build(name, n, h, d, signal_size=n0, recurrence=recurrence).double()
     with torch.no_grad():  # off the identity initialisation, every prox piece visited
         model.P.add_(0.3 * torch.randn_like(model.P))
         model.h0.add_(0.2)
@@ -45,14 +46,31 @@ def test_cpp_loops_equal_the_python_loops(native, name, sizes):
                                    msg=key)
 
 
-def test_cpp_loops_pass_gradcheck(native):
+@pytest.mark.parametrize("recurrence,layers", [("unrolled", 2), ("precomposed", 2),
+                                               ("precomposed", 1)])
+def test_cpp_loops_pass_gradcheck(native, recurrence, layers):
     torch.manual_seed(1)
-    model = build("reweighted", 3, 5, 2, signal_size=6).double()
+    model = build("reweighted", 3, 5, layers, signal_size=6, recurrence=recurrence).double()
     with torch.no_grad():
         model.P.add_(0.2 * torch.randn_like(model.P))
     x = torch.randn(2, 4, 3, dtype=torch.float64, requires_grad=True)
     h0 = torch.randn(2, 5, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x, h0: model(x, h0)[0], (x, h0))
+
+
+def test_auto_takes_the_loop_of_fewer_multiply_adds():
+    """The speech classifier's reweighted-RNN precomposes (T B n >> h^2), the h = 1024
+    reconstruction core does not (forming M_l, h^3, outweighs T B = 640 rows); l1-l1-RNN's
+    low-rank step (2 h n < h^2) stays unrolled."""
+    def choice(name, n, h, T, B, n0=None):
+        model = build(name, n, h, 3, signal_size=n0 or n)
+        return model._precomposed(T, B, n, 2 * n < h)
+
+    assert choice("reweighted", 32, 100, 99, 100)
+    assert not choice("reweighted", 51, 1024, 20, 32, 1024)
+    assert not choice("l1l1", 32, 100, 99, 100)
+    with pytest.raises(ValueError, match="recurrence must be one of"):
+        build("l1l1", 4, 8, recurrence="fast")
 
 
 def test_a_failed_build_falls_back_to_the_python_loops_with_one_warning(monkeypatch):

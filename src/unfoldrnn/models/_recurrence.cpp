@@ -153,11 +153,80 @@ std::vector<at::Tensor> recurrence_backward(const at::Tensor& grad_codes, const 
   return {GU, GY, GS, ga, gb, g_next};
 }
 
+// The precomposed recurrence (PrecomposedL1L1 in _unrolled.py): Y [d, T, B, h] the input
+// terms X_t Z_l^T, h0 [B, h], W0 [h, 2h] = [P^T | P^T M_1], M [d - 1, h, h] the M_l of layers
+// 2..d, a, b [d, h] -> (V [d, T, B, h], S [T, B, h]). Per step: [s_t | u_1 - Y_1] = h_{t-1} W0,
+// then u_l = z^(l-1) M_l + Y_l: (d + 1) h^2 multiply-adds per row.
+std::vector<at::Tensor> precomposed_forward(const at::Tensor& Y, const at::Tensor& h0,
+                                            const at::Tensor& W0, const at::Tensor& M,
+                                            const at::Tensor& a, const at::Tensor& b) {
+  const int64_t d = Y.size(0), T = Y.size(1), B = Y.size(2), h = Y.size(3);
+  at::Tensor V = at::empty({d, T, B, h}, Y.options());
+  at::Tensor S = at::empty({T, B, h}, Y.options());
+  at::Tensor ac = a.contiguous(), bc = b.contiguous();
+  at::Tensor h_prev = h0.contiguous();
+  for (int64_t t = 0; t < T; ++t) {
+    at::Tensor su = at::mm(h_prev, W0);  // [B, 2h]
+    at::Tensor s = S[t];
+    s.copy_(su.narrow(1, 0, h));
+    for (int64_t layer = 0; layer < d; ++layer) {
+      at::Tensor u = layer == 0 ? at::add(su.narrow(1, h, h), Y[0][t]).contiguous()
+                                : at::addmm(Y[layer][t], V[layer - 1][t], M[layer - 1]);
+      at::Tensor v = V[layer][t];
+      AT_DISPATCH_FLOATING_TYPES(Y.scalar_type(), "prox_forward", [&] {
+        prox_forward<scalar_t>(u.data_ptr<scalar_t>(), ac[layer].data_ptr<scalar_t>(),
+                               bc[layer].data_ptr<scalar_t>(), s.data_ptr<scalar_t>(),
+                               v.data_ptr<scalar_t>(), B, h);
+      });
+    }
+    h_prev = V[d - 1][t];
+  }
+  return {V, S};
+}
+
+// -> (GU [d, T, B, h]: dLoss/du_l, GS [T, B, h]: dLoss/ds_t through the prox, ga, gb [d, h],
+//     dLoss/dh0 [B, h])
+std::vector<at::Tensor> precomposed_backward(const at::Tensor& grad_codes, const at::Tensor& W0,
+                                             const at::Tensor& M, const at::Tensor& V,
+                                             const at::Tensor& S) {
+  const int64_t d = V.size(0), T = V.size(1), B = V.size(2), h = V.size(3);
+  const at::Tensor Ws = W0.narrow(1, 0, h).t(), Wu = W0.narrow(1, h, h).t();
+  const at::Tensor grads = grad_codes.contiguous();
+  at::Tensor GU = at::empty_like(V);
+  at::Tensor GS = at::empty_like(S);
+  at::Tensor ga = at::zeros({d, h}, V.options());
+  at::Tensor gb = at::zeros({d, h}, V.options());
+  at::Tensor g_next = at::zeros({B, h}, V.options());
+  for (int64_t t = T - 1; t >= 0; --t) {
+    at::Tensor s = S[t];
+    at::Tensor gv = grads[t] + g_next;
+    at::Tensor gs = GS[t];
+    gs.zero_();
+    for (int64_t layer = d - 1; layer >= 0; --layer) {
+      at::Tensor gu = GU[layer][t];
+      at::Tensor vt = V[layer][t];
+      AT_DISPATCH_FLOATING_TYPES(V.scalar_type(), "prox_backward", [&] {
+        prox_backward<scalar_t>(gv.data_ptr<scalar_t>(), vt.data_ptr<scalar_t>(),
+                                s.data_ptr<scalar_t>(), gu.data_ptr<scalar_t>(),
+                                gs.data_ptr<scalar_t>(), ga[layer].data_ptr<scalar_t>(),
+                                gb[layer].data_ptr<scalar_t>(), B, h);
+      });
+      if (layer > 0) gv = at::mm(gu, M[layer - 1].t());
+    }
+    g_next = at::addmm(at::mm(gs, Ws), GU[0][t], Wu);
+  }
+  return {GU, GS, ga, gb, g_next};
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   // the loops touch no Python object: other Python threads (a sweep worker's heartbeat)
   // run while they do
   m.def("recurrence_forward", &recurrence_forward, "UnrolledL1L1 forward loop",
         py::call_guard<py::gil_scoped_release>());
   m.def("recurrence_backward", &recurrence_backward, "UnrolledL1L1 backward loop",
+        py::call_guard<py::gil_scoped_release>());
+  m.def("precomposed_forward", &precomposed_forward, "PrecomposedL1L1 forward loop",
+        py::call_guard<py::gil_scoped_release>());
+  m.def("precomposed_backward", &precomposed_backward, "PrecomposedL1L1 backward loop",
         py::call_guard<py::gil_scoped_release>());
 }

@@ -155,3 +155,113 @@ class UnrolledL1L1(torch.autograd.Function):
         h_prevs = torch.cat([h0.unsqueeze(0), V[d - 1, :-1]]).view(rows, h)
         g_PT = h_prevs.T @ GS.view(rows, h)
         return g_X, g_next, g_PT, g_Z, g_L, g_K, ga, gb, None
+
+
+def _precomposed_python_forward(Y, h0, W0, M, a, b, compiled, ctx):
+    """PrecomposedL1L1's forward time loop in Python: (V [d, T, B, h], S [T, B, h])."""
+    prox_value, ctx.prox_backward = prox_kernels(compiled)
+    d, T, B, h = Y.shape
+    outputs = [[] for _ in range(d)]
+    sides = []
+    h_prev = h0
+    for t in range(T):
+        su = h_prev @ W0
+        s = su[:, :h].contiguous()
+        sides.append(s)
+        z = prox_value(su[:, h:] + Y[0, t], a[0], b[0], s)
+        outputs[0].append(z)
+        for layer in range(1, d):
+            z = prox_value(torch.addmm(Y[layer, t], z, M[layer - 1]), a[layer], b[layer], s)
+            outputs[layer].append(z)
+        h_prev = z
+    return torch.stack([torch.stack(o) for o in outputs]), torch.stack(sides)
+
+
+def _precomposed_python_backward(ctx, grad_codes, W0, M, V, S):
+    """The backward time loop in Python: (GU [d, T, B, h], GS [T, B, h], ga, gb [d, h],
+    dLoss/dh0)."""
+    d, T, B, h = V.shape
+    GU = [[None] * T for _ in range(d)]
+    GS = [None] * T
+    ga, gb = V.new_zeros(d, h), V.new_zeros(d, h)
+    g_next = V.new_zeros(B, h)
+    for t in reversed(range(T)):
+        gv = grad_codes[t] + g_next
+        gs = torch.zeros_like(S[t])
+        for layer in reversed(range(d)):
+            gu, g_a, g_b, g_s = ctx.prox_backward(gv, V[layer, t], S[t])
+            GU[layer][t] = gu
+            ga[layer] += g_a.sum(0)
+            gb[layer] += g_b.sum(0)
+            gs += g_s
+            if layer > 0:
+                gv = gu @ M[layer - 1].T
+        GS[t] = gs
+        g_next = gs @ W0[:, :h].T + GU[0][t] @ W0[:, h:].T
+    return torch.stack([torch.stack(g) for g in GU]), torch.stack(GS), ga, gb, g_next
+
+
+class PrecomposedL1L1(torch.autograd.Function):
+    """The same recurrence with the gradient step and Z_l precomposed (``precompose``):
+
+        [s_t | u_1 - Y_1,t] = h_{t-1} W0,   W0 = [P^T | P^T M_1]   (one [h, 2h] GEMM)
+        u_l = z^(l-1) M_l + Y_l,t  (l > 1),  z^(l) = Phi_{a_l, b_l, s_t}(u_l)
+
+    with M_l = (I - L K) Z_l^T and Y_l,t = X_t Z_l^T computed before the loop (the input
+    terms as one GEMM over all T * B rows): (d + 1) h^2 sequential multiply-adds per row and
+    step, against d (2 h n + h^2) + h^2 in ``UnrolledL1L1``. Gradients reach Z_l, L, K and P
+    through the precomposition (autograd, once per batch)."""
+
+    @staticmethod
+    def forward(ctx, Y: Tensor, h0: Tensor, W0: Tensor, M: Tensor, a: Tensor, b: Tensor,
+                compiled: bool | str = False) -> Tensor:
+        native = _native_loops(compiled, Y)
+        ctx.native = native
+        if native is not None:
+            V, S = native.precomposed_forward(Y, h0, W0, M, a, b)
+        else:
+            V, S = _precomposed_python_forward(Y, h0, W0, M, a, b, compiled, ctx)
+        ctx.save_for_backward(h0, W0, M, V, S)
+        return V[-1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_codes: Tensor):
+        h0, W0, M, V, S = ctx.saved_tensors
+        d, T, B, h = V.shape
+        if ctx.native is not None:
+            GU, GS, ga, gb, g_next = ctx.native.precomposed_backward(grad_codes, W0, M, V, S)
+        else:
+            GU, GS, ga, gb, g_next = _precomposed_python_backward(ctx, grad_codes, W0, M, V, S)
+        rows = T * B
+        h_prevs = torch.cat([h0.unsqueeze(0), V[d - 1, :-1]]).view(rows, h)
+        g_W0 = h_prevs.T @ torch.cat([GS.view(rows, h), GU[0].view(rows, h)], 1)
+        g_M = torch.stack([V[layer - 1].view(rows, h).T @ GU[layer].view(rows, h)
+                           for layer in range(1, d)]) if d > 1 else torch.zeros_like(M)
+        return GU, g_next, g_W0, g_M, ga, gb, None
+
+
+def precompose(X: Tensor | None, PT: Tensor, L: Tensor | None, K: Tensor, d: int,
+               Z: Tensor | None = None, x_rows: Tensor | None = None,
+               U: Tensor | None = None, shape: tuple[int, int] | None = None
+               ) -> tuple[Tensor, Tensor, Tensor]:
+    """(Y [d, T, B, h], W0 [h, 2h], M [d - 1, h, h]) of ``PrecomposedL1L1`` from the
+    ``UnrolledL1L1`` operands: M_l = (I - L K) Z_l^T, W0 = [P^T | P^T M_1], and the input
+    terms Y_l = X Z_l^T, computed as x_t (U Z_l^T) from the input rows ``x_rows``
+    [T * B, n] and U = A D / c (n x h) when n < h (``shape`` = (T, B); X may then be None).
+    Without Z (l1-l1-RNN) every layer shares M = I - L K and X itself, expanded (no copy)."""
+    h = K.shape[1]
+    step = torch.eye(h, dtype=K.dtype, device=K.device) - (K if L is None else L @ K)
+    if Z is None:
+        T, B, _ = X.shape
+        M, Y = step.expand(d, h, h), X.expand(d, T, B, h)
+    else:
+        ZT = Z.transpose(1, 2)
+        M = step @ ZT
+        if X is None:
+            T, B = shape
+            Y = (x_rows @ (U @ ZT)).view(d, T, B, h)
+        else:
+            T, B, _ = X.shape
+            Y = (X.reshape(T * B, h) @ ZT).view(d, T, B, h)
+    return Y, torch.cat([PT, PT @ M[0]], 1), M[1:]

@@ -21,11 +21,18 @@ from torch import Tensor, nn
 from ..dictionaries import dct_dictionary, uniform_dictionary
 from ..prox import prox_l1l1, soft_threshold
 from ._checks import check_input, check_sizes, check_state
-from ._unrolled import UnrolledL1L1
+from ._unrolled import PrecomposedL1L1, UnrolledL1L1, precompose
 
 __all__ = ["ReweightedRNN", "L1L1RNN", "SistaRNN", "algorithm1"]
 
 _WEIGHT_FORMS = ("auto", "explicit", "factored")
+# the l1-l1 family's time loop: the step and Z_l precomposed (PrecomposedL1L1) or applied as
+# factors each step (UnrolledL1L1); "auto" takes the one of fewer multiply-adds
+RECURRENCES = ("auto", "precomposed", "unrolled")
+# the cost model of "auto", in multiply-adds of the per-step [B, h] GEMMs, fitted to one-core
+# timings of both loops at the speech, h = 256 and h = 1024 sizes (benchmarks/README.md):
+GEMM_CALL = 150_000  # what one GEMM call of the time loop costs beyond its arithmetic
+SQUARE_GEMM = 0.2  # the h x h x h products of the precomposition run about 5x faster
 INITS = ("scaled", "paper")
 # init="scaled": the prox thresholds (a, b) = (lambda1, lambda2) / c in units of the codes'
 # RMS: little shrinkage to 0, a strong pull to the predicted code P h_{t-1} (docs: defaults)
@@ -143,8 +150,11 @@ class _L1L1Family(_Unfolding):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  signal_size: int | None = None, *, c: float | None = None,
                  lambda1: float | None = None, lambda2: float | None = None,
-                 compile_prox: bool | str = "auto", **kw):
+                 compile_prox: bool | str = "auto", recurrence: str = "auto", **kw):
         super().__init__(input_size, hidden_size, num_layers, signal_size, **kw)
+        if recurrence not in RECURRENCES:
+            raise ValueError(f"recurrence must be one of {RECURRENCES}, got {recurrence!r}")
+        self.recurrence = recurrence
         c = self._lipschitz() if c is None else c
         lambda1, lambda2 = self._default_lambdas(lambda1, lambda2, c)
         h, d = hidden_size, num_layers
@@ -198,6 +208,23 @@ class _L1L1Family(_Unfolding):
                 Us.append(U)
         return {"W": Ws, "U": Us, "h0": self.h0}
 
+    def _precomposed(self, T: int, B: int, n: int, low_rank: bool) -> bool:
+        """Run ``PrecomposedL1L1`` ((d + 1) h^2 per row and step, plus about 3 (d + 1) h^3
+        per batch to form and differentiate M_l) rather than ``UnrolledL1L1`` (d (2 h n + h^2)
+        + h^2 per row and step with Z_l, d 2 h n + h^2 without; 2 h n -> h^2 when dense)?
+        "auto" compares the multiply-adds, the precomposition's weighted by ``SQUARE_GEMM``
+        and each GEMM call of the time loop counted as ``GEMM_CALL`` more."""
+        if self.recurrence != "auto":
+            return self.recurrence == "precomposed"
+        h, d, rows = self.hidden_size, self.num_layers, T * B
+        step = 2 * h * n if low_rank else h * h
+        calls = 2 if low_rank else 1
+        unrolled = rows * (d * (step + (h * h if self.reweighted else 0)) + h * h) \
+            + T * (d * (calls + self.reweighted) + 1) * GEMM_CALL
+        precomposed = rows * (d + 1) * h * h + SQUARE_GEMM * 3 * (d + 1) * h ** 3 \
+            + T * d * GEMM_CALL
+        return precomposed < unrolled
+
     def forward(self, x: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """x [B, T, n] -> (codes [B, T, h], h_T [B, h]); eq. 8 of paper 001 for every t."""
         h_prev = self._initial_state(x, h0)
@@ -207,13 +234,20 @@ class _L1L1Family(_Unfolding):
         AD = self.A @ self.D  # n x h
         ADc = AD / c
         a, b = self.thresholds()
-        X = (x.transpose(0, 1) @ ADc).contiguous()  # rows D^T A^T x_t / c: [T, B, h]
         Z = self.Z if self.reweighted else None
         if 2 * n < h:  # low-rank gradient step z - (z (AD)^T) (AD / c)
             L, K = AD.T, ADc
         else:  # dense: z - z (D^T A^T A D / c)
             L, K = None, AD.T @ ADc
-        codes = UnrolledL1L1.apply(X, h_prev, self.P.T, Z, L, K, a, b, self.compile_prox)
+        if not self._precomposed(T, B, n, L is not None):
+            X = (x.transpose(0, 1) @ ADc).contiguous()  # rows D^T A^T x_t / c: [T, B, h]
+            codes = UnrolledL1L1.apply(X, h_prev, self.P.T, Z, L, K, a, b, self.compile_prox)
+        else:  # (d + 1) h^2 per step: the step and Z_l precomposed (``precompose``)
+            x_rows = x.transpose(0, 1).reshape(T * B, n)
+            X = None if Z is not None and n < h else (x_rows @ ADc).view(T, B, h)
+            Y, W0, M = precompose(X, self.P.T, L, K, self.num_layers, Z, x_rows, ADc, (T, B))
+            codes = PrecomposedL1L1.apply(Y.contiguous() if Z is not None else Y, h_prev, W0,
+                                          M, a, b, self.compile_prox)
         codes = codes.transpose(0, 1)
         return codes, codes[:, -1]
 

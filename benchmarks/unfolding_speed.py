@@ -1,0 +1,152 @@
+"""Training-step speed of the unfolding RNNs against torch.nn.RNN and torch.nn.GRU at the
+sizes people train (issue 29), all in one process, round robin, median of ``--repeats``.
+
+    python benchmarks/unfolding_speed.py --out benchmarks/unfolding_speed
+
+Three settings, each timed as forward + backward + zero_grad:
+
+* ``speech``: the speech classifier through the task (ClassificationTask: feature
+  normalisation, the model, the linear head, cross-entropy), h = 100, d = 3, T = 99,
+  B = 100, 32 log-Mel features, 12 classes; torch.nn.RNN / GRU of the same size and head;
+* ``h256``, ``h1024``: the reconstruction core, B = 32, T = 20, n = 51 measurements of
+  n0 = h, d = 3, the loss sum_t ||codes_t||^2 / numel.
+
+"vs torch.RNN" is torch.RNN's time over the model's (above 1: faster). Memory: the bytes
+autograd (or the fused function) keeps between forward and backward, counted with
+saved_tensors_hooks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from unfoldrnn.models import build
+from unfoldrnn.tasks.classification import ClassificationTask
+
+UNFOLDING = ("reweighted", "l1l1", "sista")
+SETTINGS = {"speech": dict(B=100, T=99, n=32, h=100, d=3),
+            "h256": dict(B=32, T=20, n=51, h=256, d=3),
+            "h1024": dict(B=32, T=20, n=51, h=1024, d=3)}
+
+
+class TorchCore(nn.Module):
+    """torch.nn.RNN / GRU returning (outputs, last) like the library's models."""
+
+    def __init__(self, kind: str, n: int, h: int, d: int):
+        super().__init__()
+        self.rnn = getattr(nn, kind)(n, h, d, batch_first=True)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return out, out[:, -1]
+
+
+def speech_step(name: str, s: dict):
+    """A closure: one training step of the speech classifier of ``name``."""
+    torch.manual_seed(0)
+    x = torch.randn(s["B"], s["T"], s["n"])
+    y = torch.randint(0, 12, (s["B"],))
+    model = "rnn" if name == "torch.RNN" else "gru" if name == "torch.GRU" else name
+    task = ClassificationTask(model, input_size=s["n"], num_classes=12, hidden_size=s["h"],
+                              num_layers=s["d"])
+    task.set_normalization(x)
+
+    def step():
+        loss = nn.functional.cross_entropy(task(x), y)
+        loss.backward()
+        task.zero_grad(set_to_none=True)
+        return loss
+
+    return step, (lambda: task(x))
+
+
+def core_step(name: str, s: dict):
+    torch.manual_seed(0)
+    x = torch.randn(s["B"], s["T"], s["n"])
+    if name.startswith("torch."):
+        model = TorchCore(name.split(".")[1], s["n"], s["h"], s["d"])
+    else:
+        model = build(name, s["n"], s["h"], s["d"], signal_size=s["h"])
+
+    def step():
+        codes = model(x)[0]
+        loss = codes.pow(2).mean()
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+        return loss
+
+    return step, (lambda: model(x)[0])
+
+
+def saved_bytes(forward) -> int:
+    total = 0
+
+    def pack(t):
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = forward()
+    out.sum().backward()
+    return total
+
+
+def bench(setting: str, repeats: int) -> list[dict]:
+    s = SETTINGS[setting]
+    names = ("torch.RNN", "torch.GRU", *UNFOLDING)
+    make = speech_step if setting == "speech" else core_step
+    steps = {name: make(name, s) for name in names}
+    times = {name: [] for name in names}
+    for step, _ in steps.values():  # warm-up (and the C++ loops' build)
+        step()
+    for _ in range(repeats):
+        for name, (step, _) in steps.items():
+            started = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - started)
+    median = {name: statistics.median(t) for name, t in times.items()}
+    return [{"setting": setting, **s, "model": name, "ms": 1e3 * median[name],
+             "times_ms": [1e3 * t for t in times[name]],
+             "vs_torch_rnn": median["torch.RNN"] / median[name],
+             "vs_torch_gru": median["torch.GRU"] / median[name],
+             "saved_mib": saved_bytes(steps[name][1]) / 2 ** 20} for name in names]
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| setting | model | train step ms (median) | vs torch.RNN | vs torch.GRU | "
+             "saved for backward MiB |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['setting']} | {r['model']} | {r['ms']:.1f} | {r['vs_torch_rnn']:.2f} | "
+              f"{r['vs_torch_gru']:.2f} | {r['saved_mib']:.1f} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: "
+                        "one process on one core, as the issue measures)")
+    parser.add_argument("--out", help="write OUT.json and OUT.md")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    rows = [row for setting in args.settings for row in bench(setting, args.repeats)]
+    text = markdown(rows)
+    print(text)
+    if args.out:
+        meta = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+                "threads": args.threads, "repeats": args.repeats}
+        Path(args.out + ".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+        Path(args.out + ".md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
