@@ -22,9 +22,10 @@ def test_norm_levels_are_the_next_power_of_2_to_the_1_32():
 
 
 def test_the_union_split_by_hand():
-    # 16 margins x 769 levels for each of 4 norms (alpha_1, beta_1, ||h0||, rho)
-    assert strict_delta(0.05, 16, 4) == pytest.approx(0.05 / (16 * 769 ** 4))
-    assert strict_delta(0.05, 16, 4) == pytest.approx(8.932e-15, rel=1e-3)
+    # 2 level grids looked at x 16 margins x 769 levels for each of 4 norms (alpha_1, beta_1,
+    # ||h0||, rho)
+    assert strict_delta(0.05, 16, 4) == pytest.approx(0.05 / (2 * 16 * 769 ** 4))
+    assert strict_delta(0.05, 16, 4) == pytest.approx(4.466e-15, rel=1e-3)
 
 
 def test_the_strict_bound_by_hand_on_two_samples():
@@ -34,7 +35,7 @@ def test_the_strict_bound_by_hand_on_two_samples():
     labels = torch.tensor([0, 0])
     out = strict_ramp_bound(scores, labels, [0.5], [1.0], 0.25, 2.0, B_x=3.0, n=4, h=8, T=2,
                             delta=0.1, gammas=[1.0])
-    m, split = 2, 0.1 / (1 * 769 ** 4)
+    m, split = 2, 0.1 / (2 * 1 * 769 ** 4)
     # eq. 15: sqrt(2 (4 d T log 2 + log n + log h) / m) sqrt((beta G B_x)^2 + (L^T h0)^2),
     # G = 1 + 0.5, L^T = 0.25
     R = math.sqrt(2 * (8 * math.log(2) + math.log(4) + math.log(8)) / 2) * math.sqrt(
@@ -43,7 +44,7 @@ def test_the_strict_bound_by_hand_on_two_samples():
     expected = train + 2 * 2.0 / 1.0 * R + 4 * math.sqrt(2 * math.log(4 / split) / m)
     assert out["rademacher_at_levels"] == pytest.approx(R, rel=1e-12)
     assert out["bound"] == pytest.approx(expected, rel=1e-12)
-    assert out["delta_split"] == pytest.approx(split) and out["cells"] == 769 ** 4
+    assert out["delta_split"] == pytest.approx(split) and out["cells"] == 2 * 769 ** 4
 
 
 @pytest.mark.parametrize("cls, seed", [(ReweightedRNN, 0), (ReweightedRNN, 1), (L1L1RNN, 2)])

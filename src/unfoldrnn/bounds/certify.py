@@ -104,8 +104,9 @@ class BoundReport:
             rows += [f"  paper 000's reading (gamma and norms chosen after training): "
                      f"{fmt(self.least_bound)} at gamma = {fmt(self.least_gamma)}; not a "
                      "guarantee",
-                     f"  strict (a guarantee: 16 margins and norm levels 2^(k/32) fixed in "
-                     f"advance, delta' = {self.strict_delta:.3g}): {fmt(self.strict_bound)} at "
+                     f"  strict (a guarantee given the input normalisation: 16 margins and "
+                     f"norm levels 2^(k/32) in a union, with the other grid looked at, "
+                     f"delta' = {self.strict_delta:.3g}): {fmt(self.strict_bound)} at "
                      f"gamma = {fmt(self.strict_gamma)}"
                      + ("  (vacuous: >= 1)" if self.strict_bound >= 1 else "  (certifies)")]
         if self.head_free_floor is not None:
