@@ -47,20 +47,20 @@ sphinx_gallery_conf = {
 
 def _escape(text: str) -> str:
     """reStructuredText's markup characters in a plain-text docstring line, escaped outside
-    ``literals``: the docstrings write norms as ||x||_2 and products as A * B, which reST
-    would read as substitutions, emphasis and link targets."""
+    ``literals`` and :math:`...` spans: the docstrings write norms as ||x||_2 and products
+    as A * B, which reST would read as substitutions, emphasis and link targets."""
     bullet = re.match(r"\s*[*-] ", text)  # a list item's marker stays one
     head, text = (bullet.group(0), text[bullet.end():]) if bullet else ("", text)
-    parts = text.split("``")
-    for i in range(0, len(parts), 2):  # even parts lie outside double-backquote literals
+    parts = re.split(r"(``.*?``|:math:`[^`]*`)", text)
+    for i in range(0, len(parts), 2):  # even parts lie outside literals and math
         part = re.sub(r"([\\|*`])", r"\\\1", parts[i])
         parts[i] = re.sub(r"(\w)_(?=\W|$)", r"\1\\_", part)  # word_ is a link target
-    return head + "``".join(parts)
+    return head + "".join(parts)
 
 
 def _plain_docstrings(app, what, name, obj, options, lines):
-    """Docstrings are plain text with equations: escape reST markup, except in literal
-    blocks (the indented lines after a line ending in '::')."""
+    """Docstrings are plain text with equations: escape reST markup, except in literal and
+    ``.. math::`` blocks (the indented lines after a line ending in '::') and math spans."""
     out, literal = [], None  # literal: the indent of the line that opened a literal block
     for line in lines:
         indent = len(line) - len(line.lstrip())

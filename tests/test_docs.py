@@ -30,5 +30,10 @@ def test_the_docs_build_without_warnings_and_run_every_example(tmp_path):
                    "load_classification_arrays", "register_model", "pretrained"):
         assert public in api
     assert "_TorchRNN" not in api and "_Stacked" not in api  # no private bases shown
+    # the formulas of the models and bounds as math (MathJax), not escaped text
+    assert api.count('class="math') >= 30
+    for formula in (r"\mathrm{kl}^{-1}(q, c)", r"\Phi_{a,b,s}(u)", r"\Lambda_0^{2T}",
+                    r"\min_h \tfrac12 \|x_t - A D h\|_2^2", r"\mathrm{Bin}(n, p)"):
+        assert formula in api, formula
     pages = {p.name for p in (tmp_path / "html").rglob("*.html")}
     assert {"cli.html", "data_formats.html", "defaults.html", "architecture.html"} <= pages

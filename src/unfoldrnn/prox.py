@@ -29,7 +29,8 @@ __all__ = [
 
 
 def soft_threshold(u: Tensor, a: Tensor | float) -> Tensor:
-    """phi_a(u) = sign(u) max(|u| - a, 0), the prox of a|v| (paper 001 eq. 6-7 with b = 0)."""
+    r""":math:`\phi_a(u) = \operatorname{sign}(u) \max(|u| - a, 0)`, the prox of
+    :math:`a|v|` (paper 001 eq. 6-7 with b = 0)."""
     return torch.sign(u) * torch.relu(u.abs() - a)
 
 
@@ -167,7 +168,11 @@ def _as_tensor(x, like: Tensor) -> Tensor:
 
 
 def prox_l1l1(u: Tensor, a, b, s) -> Tensor:
-    """Phi_{a,b,s}(u) = argmin_v a|v| + b|v - s| + (v - u)^2 / 2, element-wise.
+    r"""Element-wise
+
+    .. math::
+
+        \Phi_{a,b,s}(u) = \operatorname*{argmin}_v \; a|v| + b|v - s| + \tfrac12 (v - u)^2.
 
     Paper 001 eq. 5-7 (Proposition B.1 of its Appendix B): with kinks k1 = min(0, s),
     k2 = max(0, s) the prox is the five-piece function of eq. 6 (s >= 0) and its mirror

@@ -1,13 +1,15 @@
-"""Held-out (test-set) bounds: what a part of the data that a classifier never saw
+r"""Held-out (test-set) bounds: what a part of the data that a classifier never saw
 guarantees about it, the baseline a PAC-Bayes certificate has to beat (Langford 2005,
 "Tutorial on practical prediction theory for classification", Sec. 3, the test-set bound).
 
 * 0-1 loss, n i.i.d. examples, k errors (``binomial_tail_bound``): with probability
-  >= 1 - delta, L_D <= max {p : P(Binomial(n, p) <= k) >= delta}, which is the upper end of
-  the one-sided Clopper-Pearson interval, the (1 - delta) quantile of Beta(k + 1, n - k).
+  >= 1 - delta, :math:`L_D \le \max\{p : P(\mathrm{Bin}(n, p) \le k) \ge \delta\}`,
+  the upper end of the one-sided Clopper-Pearson interval, the (1 - delta) quantile of
+  Beta(k + 1, n - k).
 * a loss in [0, 1] (a speaker's error rate over their clips; ``kl_heldout_bound``): the
-  Chernoff bound kl(L_hat || L_D) <= log(1 / delta) / n (Langford's Thm 3.3 relaxed from the
-  binomial tail to any [0, 1] loss: the binomial is the worst case of a given mean).
+  Chernoff bound :math:`\mathrm{kl}(\hat L \,\|\, L_D) \le \log(1 / \delta) / n`
+  (Langford's Thm 3.3 relaxed from the binomial tail to any [0, 1] loss: the binomial is
+  the worst case of a given mean).
 """
 
 from __future__ import annotations

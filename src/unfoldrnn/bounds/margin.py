@@ -42,8 +42,9 @@ def margins(scores: Tensor, labels: Tensor) -> Tensor:
 
 
 def ramp_loss(scores: Tensor, labels: Tensor, gamma: float) -> Tensor:
-    """l_gamma = r_gamma(-M(y, c)) per sample (paper 000 eq. 17): r_gamma(x) = 0 for
-    x < -gamma, 1 + x / gamma on [-gamma, 0], 1 for x > 0. Bounded by 1, 1/gamma-Lipschitz."""
+    r"""The ramp loss :math:`\ell_\gamma = r_\gamma(-M(y, c))` per sample (paper 000 eq. 17):
+    :math:`r_\gamma(x) = 0` for :math:`x < -\gamma`, :math:`1 + x / \gamma` on
+    :math:`[-\gamma, 0]`, 1 for :math:`x > 0`. Bounded by 1, :math:`1/\gamma`-Lipschitz."""
     if not gamma > 0:
         raise ValueError(f"the margin gamma must be positive, got {gamma}")
     return (1 - margins(scores, labels) / gamma).clamp(0, 1)
@@ -51,8 +52,10 @@ def ramp_loss(scores: Tensor, labels: Tensor, gamma: float) -> Tensor:
 
 def classification_gap(rademacher: float, rho: float, gamma: float, m: int,
                        delta: float = 0.05) -> float:
-    """Paper 000 Prop. 3.4, eq. 18: L_{D,gamma} - L_{S,gamma} <= (2 rho / gamma) R_S
-    + 4 sqrt(2 log(4/delta) / m), with rho the Lipschitz constant of the linear head."""
+    r"""Paper 000 Prop. 3.4, eq. 18:
+    :math:`L_{D,\gamma} - L_{S,\gamma} \le \frac{2 \rho}{\gamma} \mathcal{R}_S
+    + 4 \sqrt{2 \log(4/\delta) / m}`, with :math:`\rho` the Lipschitz constant of the
+    linear head."""
     if not gamma > 0:
         raise ValueError(f"the margin gamma must be positive, got {gamma}")
     return 2 * float(rho) / gamma * float(rademacher) + 4 * confidence_term(m, delta)

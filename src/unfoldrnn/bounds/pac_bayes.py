@@ -1,4 +1,4 @@
-"""PAC-Bayes risk certificates of the test error of any model (Dziugaite & Roy 2017;
+r"""PAC-Bayes risk certificates of the test error of any model (Dziugaite & Roy 2017;
 Perez-Ortiz, Rivasplata, Shawe-Taylor & Szepesvari 2021, "Tighter risk certificates for
 neural networks"; reference code mperezortiz/PBB).
 
@@ -6,11 +6,15 @@ A Gaussian posterior Q = N(mu, diag(sigma^2)) over a model's weights, a Gaussian
 P = N(mu_0, sigma_0^2 I) chosen without the n samples the bound is computed on. Then with
 probability >= 1 - delta over those samples (Maurer's PAC-Bayes-kl bound),
 
-    kl(L_S(Q) || L_D(Q)) <= (KL(Q || P) + log(2 sqrt(n) / delta)) / n,
+.. math::
 
-for any loss in [0, 1], so L_D(Q) <= kl^{-1}(L_S(Q), that right-hand side). L_S(Q) is
-estimated from M weight samples; Langford & Caruana's sampling bound gives, with probability
->= 1 - delta', L_S(Q) <= kl^{-1}(L_hat_M, log(2 / delta') / M). Both together hold with
+    \mathrm{kl}\big(L_S(Q) \,\|\, L_D(Q)\big) \le
+    \frac{\mathrm{KL}(Q \,\|\, P) + \log(2 \sqrt{n} / \delta)}{n}
+
+for any loss in [0, 1], so :math:`L_D(Q) \le \mathrm{kl}^{-1}(L_S(Q), \cdot)` of that
+right-hand side. L_S(Q) is estimated from M weight samples; Langford & Caruana's sampling
+bound gives, with probability >= 1 - delta',
+:math:`L_S(Q) \le \mathrm{kl}^{-1}(\hat L_M, \log(2 / \delta') / M)`. Both together hold with
 probability >= 1 - delta - delta'. The training objectives (f-quad, f-classic) bound the
 same risk through Pinsker-type relaxations, with the cross-entropy made a [0, 1] loss by
 bounding the probabilities below by p_min.
@@ -25,7 +29,8 @@ from torch import Tensor, nn
 
 
 def kl_bernoulli(q: float, p: float) -> float:
-    """kl(q || p) = q log(q / p) + (1 - q) log((1 - q) / (1 - p)), with 0 log 0 = 0."""
+    r""":math:`\mathrm{kl}(q \,\|\, p) = q \log\frac{q}{p} + (1 - q) \log\frac{1 - q}{1 - p}`,
+    with 0 log 0 = 0."""
     if not (0 <= q <= 1 and 0 <= p <= 1):
         raise ValueError(f"kl_bernoulli needs q, p in [0, 1], got {q}, {p}")
 
@@ -38,8 +43,8 @@ def kl_bernoulli(q: float, p: float) -> float:
 
 
 def kl_inverse(q: float, c: float, tol: float = 1e-12) -> float:
-    """kl^{-1}(q, c) = sup {p in [q, 1] : kl(q || p) <= c}, by bisection (kl(q || .) is
-    increasing on [q, 1])."""
+    r""":math:`\mathrm{kl}^{-1}(q, c) = \sup\{p \in [q, 1] : \mathrm{kl}(q \,\|\, p) \le c\}`,
+    by bisection (:math:`\mathrm{kl}(q \,\|\, \cdot)` is increasing on [q, 1])."""
     if not 0 <= q <= 1:
         raise ValueError(f"the empirical risk must lie in [0, 1], got {q}")
     if not c >= 0:
@@ -65,13 +70,15 @@ def _confidence(n: int, delta: float) -> float:
 
 
 def pac_bayes_kl_bound(risk: float, kl: float, n: int, delta: float) -> float:
-    """L_D(Q) <= kl^{-1}(L_S(Q), (KL(Q || P) + log(2 sqrt(n) / delta)) / n)."""
+    r""":math:`L_D(Q) \le \mathrm{kl}^{-1}\big(L_S(Q),
+    (\mathrm{KL}(Q \,\|\, P) + \log(2 \sqrt{n} / \delta)) / n\big)`."""
     return kl_inverse(risk, (kl + _confidence(n, delta)) / n)
 
 
 def sampling_bound(mc_risk: float, samples: int, delta_prime: float) -> float:
-    """Langford & Caruana (2001): L_S(Q) <= kl^{-1}(L_hat_M, log(2 / delta') / M) for the
-    mean L_hat_M of M independent weight draws, with probability >= 1 - delta'."""
+    r"""Langford & Caruana (2001):
+    :math:`L_S(Q) \le \mathrm{kl}^{-1}(\hat L_M, \log(2 / \delta') / M)` for the mean
+    :math:`\hat L_M` of M independent weight draws, with probability >= 1 - delta'."""
     if not (isinstance(samples, int) and samples > 0):
         raise ValueError(f"the number of weight samples must be positive, got {samples!r}")
     if not 0 < delta_prime < 1:
@@ -87,13 +94,15 @@ def risk_certificate(mc_risk: float, samples: int, kl: float, n: int, delta: flo
 
 
 def f_quad(risk: Tensor, kl: Tensor, n: int, delta: float) -> Tensor:
-    """PBB's f-quad: (sqrt(L + B) + sqrt(B))^2, B = (KL + log(2 sqrt(n) / delta)) / (2 n)."""
+    r"""PBB's f-quad: :math:`(\sqrt{L + B} + \sqrt{B})^2`,
+    :math:`B = (\mathrm{KL} + \log(2 \sqrt{n} / \delta)) / (2 n)`."""
     b = (kl + _confidence(n, delta)) / (2 * n)
     return (torch.sqrt(risk + b) + torch.sqrt(b)) ** 2
 
 
 def f_classic(risk: Tensor, kl: Tensor, n: int, delta: float) -> Tensor:
-    """f-classic: L + sqrt((KL + log(2 sqrt(n) / delta)) / (2 n)) (McAllester / Pinsker)."""
+    r"""f-classic: :math:`L + \sqrt{(\mathrm{KL} + \log(2 \sqrt{n} / \delta)) / (2 n)}`
+    (McAllester / Pinsker)."""
     return risk + torch.sqrt((kl + _confidence(n, delta)) / (2 * n))
 
 

@@ -20,7 +20,8 @@ def _floats(values: Sequence) -> list[float]:
 
 
 def lambdas(alphas: Sequence[float]) -> list[float]:
-    """[Lambda_0, ..., Lambda_d] with Lambda_l = prod_{k=l+1}^d alpha_k (paper 000 Thm 3.3)."""
+    r"""[Lambda_0, ..., Lambda_d] with :math:`\Lambda_l = \prod_{k=l+1}^d \alpha_k`
+    (paper 000 Thm 3.3)."""
     alphas = _floats(alphas)
     out = [1.0]
     for a in reversed(alphas):
@@ -36,11 +37,14 @@ def _log_factor(d: int, T: int, n: int, h: int, m: int) -> float:
 
 
 def unfolding_rademacher(alphas, betas, B_x, h0_norm, n, h, m, T) -> float:
-    """Paper 000 Thm 3.3, eq. 15 (= paper 001 Thm 3.1, eq. 14)::
+    r"""Paper 000 Thm 3.3, eq. 15 (= paper 001 Thm 3.1, eq. 14):
 
-        R_S(F_{d,T}) <= sqrt(2 (4 d T log 2 + log n + log h) / m)
-            * sqrt((sum_l beta_l Lambda_l)^2 ((Lambda_0^T - 1) / (Lambda_0 - 1))^2 B_x^2
-                   + Lambda_0^(2T) ||h_0||_inf^2).
+    .. math::
+
+        \mathcal{R}_S(F_{d,T}) \le \sqrt{\frac{2 (4 d T \log 2 + \log n + \log h)}{m}}
+        \sqrt{\Big(\sum_l \beta_l \Lambda_l\Big)^2
+        \Big(\frac{\Lambda_0^T - 1}{\Lambda_0 - 1}\Big)^2 B_x^2
+        + \Lambda_0^{2T} \|h_0\|_\infty^2}.
 
     For l1-l1-RNN (Cor. 3.3.1, eq. 16) pass the tied norms alphas = [a1, a2, .., a2],
     betas = [b1] * d: the corollary is this special case (its OCR shows a product of roots).

@@ -253,10 +253,16 @@ class _L1L1Family(_Unfolding):
 
 
 class ReweightedRNN(_L1L1Family):
-    """reweighted-RNN (paper 001 eq. 8-11; paper 000 eq. 3-6).
+    r"""reweighted-RNN (paper 001 eq. 8-11; paper 000 eq. 3-6).
 
-    h_t^(l) = Phi_{lambda1 g_l/c, lambda2 g_l/c, P h_{t-1}}(W_l h_t^(l-1) + U_l x_t) with
-    the coupled W_l, U_l of ``effective_weights`` and the prox ``unfoldrnn.prox.prox_l1l1``.
+    .. math::
+
+        h_t^{(l)} = \Phi_{\lambda_1 g_l / c,\; \lambda_2 g_l / c,\; P h_{t-1}}
+        \big(W_l h_t^{(l-1)} + U_l x_t\big), \qquad h_t^{(0)} = P h_{t-1},
+
+    with the coupled :math:`W_1 = Z_1 (I - D^T A^T A D / c) P`,
+    :math:`W_l = Z_l (I - D^T A^T A D / c)`, :math:`U_l = Z_l D^T A^T / c`
+    (``effective_weights``) and the prox ``unfoldrnn.prox.prox_l1l1``.
     Trainable: A (unless frozen), D, P, h0, Z_1..Z_d, g_1..g_d, c, lambda1, lambda2; the
     positive ones (c, lambda, g) are stored as logarithms. Init: Z_l = P = I, g_l = 1,
     c = ||A D||_2^2 unless given, and by ``init``: "scaled" (default) scales a generated D so
@@ -278,13 +284,23 @@ class L1L1RNN(_L1L1Family):
 
 
 class SistaRNN(_Unfolding):
-    """Sista-RNN (Wisdom et al. 2017; the baseline of papers 000 and 001): unfolded ISTA for
-    min_h ||x_t - A D h||^2 / 2 + lambda1 ||h||_1 + lambda2/2 ||D h - F D h_{t-1}||^2.
+    r"""Sista-RNN (Wisdom et al. 2017; the baseline of papers 000 and 001): unfolded ISTA for
 
-    With step 1/alpha, V = D^T A^T / alpha, S = I - D^T (A^T A + lambda2 I) D / alpha and
-    K = D^T F D (F is n0 x n0, initialised to I):
-    h^(1) = soft_{lambda1/alpha}(W_1 h_{t-1} + V x_t), W_1 = S K + (lambda2/alpha) K,
-    h^(k) = soft_{lambda1/alpha}(S h^(k-1) + V x_t + (lambda2/alpha) K h_{t-1}), k > 1.
+    .. math::
+
+        \min_h \tfrac12 \|x_t - A D h\|_2^2 + \lambda_1 \|h\|_1
+        + \tfrac{\lambda_2}{2} \|D h - F D h_{t-1}\|_2^2.
+
+    With step 1/alpha, :math:`V = D^T A^T / \alpha`,
+    :math:`S = I - D^T (A^T A + \lambda_2 I) D / \alpha` and :math:`K = D^T F D` (F is
+    n0 x n0, initialised to I):
+
+    .. math::
+
+        h^{(1)} &= \phi_{\lambda_1/\alpha}\big(W_1 h_{t-1} + V x_t\big),
+        \qquad W_1 = S K + (\lambda_2/\alpha) K, \\
+        h^{(k)} &= \phi_{\lambda_1/\alpha}\big(S h^{(k-1)} + V x_t
+        + (\lambda_2/\alpha) K h_{t-1}\big), \quad k > 1.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
