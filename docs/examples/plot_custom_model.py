@@ -13,12 +13,14 @@ one-gate "leaky" RNN, h_t = (1 - a) h_{t-1} + a tanh(W x_t + U h_{t-1}), with a 
 import tempfile
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from unfoldrnn import plots
 from unfoldrnn.config import TrainConfig
 from unfoldrnn.models import MODELS, register_model
-from unfoldrnn.train import fit
+from unfoldrnn.train import fit, load_run
 
 
 class LeakyRNN(nn.Module):
@@ -45,5 +47,12 @@ if "leaky" not in MODELS:
 # It trains on the reconstruction task like the registered baselines (with a linear decoder).
 config = TrainConfig(task="reconstruction", model="leaky", hidden_size=64, num_layers=1,
                      num_sequences=200, epochs=2, lr=3e-3)
-metrics = fit(config, Path(tempfile.mkdtemp()) / "leaky", progress=False, log=lambda *_: None)
+run = Path(tempfile.mkdtemp()) / "leaky"
+metrics = fit(config, run, progress=False, log=lambda *_: None)
 print(f"leaky RNN: test PSNR {metrics['test']['psnr']:.2f} dB")
+
+# %%
+# Its learning curves, and the learned leak a = sigmoid(logit) (0.5 at the start).
+print(f"learned leak: {torch.sigmoid(load_run(run)[1].model.logit).item():.3f}")
+plots.learning_curves(metrics["epochs"], None, "leaky RNN, reconstruction")
+plt.show()

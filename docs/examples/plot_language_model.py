@@ -44,7 +44,5 @@ print(f"test perplexity {metrics['test']['perplexity']:.2f} (a uniform guess: "
 # %%
 config, task, _ = load_run(run)
 print("the cat ->", " ".join(next_words(task, vocabulary(config, run), ["the", "cat"], 6)))
-png = plots.learning_curves(metrics["epochs"], run / "curves.png", "GRU language model")
-plt.imshow(plt.imread(png))
-plt.axis("off")
+plots.learning_curves(metrics["epochs"], None, "GRU language model")
 plt.show()

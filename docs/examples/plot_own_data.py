@@ -17,7 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
+
+from unfoldrnn import plots
 
 rng = np.random.default_rng(0)
 N, T, n = 600, 20, 4
@@ -49,3 +52,9 @@ np.savez(folder / "new.npz", x=x[:3], lengths=lengths[:3])
 print(subprocess.run([sys.executable, "-m", "unfoldrnn", "predict", str(folder / "run"),
                       str(folder / "new.npz")], capture_output=True, text=True,
                      check=True).stdout)
+
+# %%
+# The run's learning curves, from its ``metrics.json`` (``unfoldrnn plot RUN`` writes the
+# same figure as a PNG).
+plots.learning_curves(metrics["epochs"], None, "reweighted-RNN on mine.npz")
+plt.show()

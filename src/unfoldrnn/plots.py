@@ -1,4 +1,5 @@
-"""Figures, saved as PNG: learning curves, reconstructions, learned activations, bounds."""
+"""Figures, saved as PNG (or, with path None, returned open for a notebook or a gallery):
+learning curves, reconstructions, learned activations, bounds."""
 
 from __future__ import annotations
 
@@ -14,9 +15,14 @@ from .bounds import unfolding_rademacher  # noqa: E402
 from .prox import prox_l1l1, soft_threshold  # noqa: E402
 
 
-def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _save(fig, path: Path | None):
+    """Save the figure as PNG at ``path`` and close it; with ``path`` None return the open
+    figure instead (a notebook or a gallery shows it)."""
     fig.tight_layout()
+    if path is None:
+        return fig
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
