@@ -37,3 +37,9 @@ def test_the_docs_build_without_warnings_and_run_every_example(tmp_path):
         assert formula in api, formula
     pages = {p.name for p in (tmp_path / "html").rglob("*.html")}
     assert {"cli.html", "data_formats.html", "defaults.html", "architecture.html"} <= pages
+    browser = shutil.which("chromium")
+    if browser:  # every page loads in a real browser; every gallery figure is full size
+        spec = importlib.util.spec_from_file_location("check_pages", DOCS / "check_pages.py")
+        check_pages = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(check_pages)
+        assert check_pages.check(tmp_path / "html", browser) == []
