@@ -77,6 +77,7 @@ fig, ax = plt.subplots(figsize=(7, 3.2))
 ax.bar(list(bars), list(bars.values()), color=["C2", "C0", "C0", "C3", "C1"])
 ax.set(ylabel="0-1 error", ylim=(0, max(0.05, 1.3 * max(bars.values()))),
        title="what the certificate guarantees (chance: 0.5)")
+fig.tight_layout()
 plt.show()
 
 # %%
