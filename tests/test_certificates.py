@@ -17,6 +17,7 @@ def tiny(monkeypatch, tmp_path):
     monkeypatch.setitem(certificates.GATED, "hidden_size", 8)
     monkeypatch.setattr(certificates, "RECIPE", {**certificates.RECIPE, "epochs": 2,
                                                  "hidden_size": 8})
+    monkeypatch.setitem(certificates.learnability.SUITE, "google12", (2, 1))
     monkeypatch.setattr(certificates, "PAC_BAYES", {
         kind: {**s, "prior_epochs": 1} for kind, s in certificates.PAC_BAYES.items()})
     monkeypatch.setattr(certificates, "COMMON", {**certificates.COMMON, "samples": 5,
@@ -31,6 +32,7 @@ def test_the_table_gives_every_seed_and_a_rerun_reuses_them(tiny, tmp_path):
     rows = certificates.run_certificates(tiny, out, models=("gru", "reweighted"), seeds=(0, 1),
                                          log=lambda *_: None)
     saved = json.loads((out / "certificates" / "certificates.json").read_text())
+    md = (out / "certificates" / "certificates.md").read_text()
     summary = saved["summary"]["speech"]  # an .npz is the speech part's data
     for model in ("gru", "reweighted"):
         mine = [r["pac_bayes"]["certificate_error"] for r in rows if r["model"] == model]
@@ -38,11 +40,12 @@ def test_the_table_gives_every_seed_and_a_rerun_reuses_them(tiny, tmp_path):
             [statistics.fmean(mine), statistics.stdev(mine)])
         assert summary[model]["n"] == 2
         assert all(r["pac_bayes"]["seed"] == 100 + r["seed"] for r in rows)  # fresh seeds
-    assert summary["gru"]["eq18_paper"] is None  # no Rademacher route for a GRU
-    assert summary["reweighted"]["eq18_strict"][0] >= summary["reweighted"]["eq18_paper"][0]
-    assert (out / "certified" / "recipe" / "seed-1" / "certificate.json").exists()
+    recipe = saved["certified_recipe"]  # eq. 18 on the certified recipe's runs
+    assert [r["seed"] for r in recipe] == [0, 1]
+    assert all(r["eq18_strict"] >= r["eq18_paper"] for r in recipe)  # strict never below
+    assert (out / "learnability" / "google12" / "reweighted-seed1" / "certificate.json").exists()
+    assert "certified recipe" in md
     assert (out / "certificates" / "certificates.png").exists()
-    md = (out / "certificates" / "certificates.md").read_text()
     gru = [r for r in rows if r["model"] == "gru"]
     assert f"| GRU | {gru[0]['test_error']:.3f} / {gru[1]['test_error']:.3f} |" in md
     assert "mean" not in md.split("| model |")[1]  # per seed, no certificate from a mean
