@@ -8,6 +8,9 @@ Three settings, each timed as forward + backward + zero_grad:
 * ``speech``: the speech classifier through the task (ClassificationTask: feature
   normalisation, the model, the linear head, cross-entropy), h = 100, d = 3, T = 99,
   B = 100, 32 log-Mel features, 12 classes; torch.nn.RNN / GRU of the same size and head;
+* ``speech+``: the same with what users turn on: variable lengths (each clip read at its
+  last valid frame, lengths uniform in 50..99) and, for the unfolding models, the bound
+  regulariser (paper 000 Sec. 4.4, lambda = lambda_u = 10, the certified recipe's);
 * ``h256``, ``h1024``: the reconstruction core, B = 32, T = 20, n = 51 measurements of
   n0 = h, d = 3, the loss sum_t ||codes_t||^2 / numel.
 
@@ -28,11 +31,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from unfoldrnn.bounds import bound_regularizer
 from unfoldrnn.models import build
 from unfoldrnn.tasks.classification import ClassificationTask
 
 UNFOLDING = ("reweighted", "l1l1", "sista")
 SETTINGS = {"speech": dict(B=100, T=99, n=32, h=100, d=3),
+            "speech+": dict(B=100, T=99, n=32, h=100, d=3),
             "h256": dict(B=32, T=20, n=51, h=256, d=3),
             "h1024": dict(B=32, T=20, n=51, h=1024, d=3)}
 
@@ -49,23 +54,31 @@ class TorchCore(nn.Module):
         return out, out[:, -1]
 
 
-def speech_step(name: str, s: dict):
-    """A closure: one training step of the speech classifier of ``name``."""
+def speech_step(name: str, s: dict, extras: bool = False):
+    """Closures: one training step of the speech classifier of ``name``, and its forward
+    (``extras``: variable lengths and, for the unfolding models, the bound regulariser)."""
     torch.manual_seed(0)
     x = torch.randn(s["B"], s["T"], s["n"])
     y = torch.randint(0, 12, (s["B"],))
+    lengths = torch.randint(50, s["T"] + 1, (s["B"],)) if extras else None
     model = "rnn" if name == "torch.RNN" else "gru" if name == "torch.GRU" else name
     task = ClassificationTask(model, input_size=s["n"], num_classes=12, hidden_size=s["h"],
                               num_layers=s["d"])
     task.set_normalization(x)
+    regularize = extras and name in UNFOLDING
+
+    def forward():
+        return task(x, lengths)
 
     def step():
-        loss = nn.functional.cross_entropy(task(x), y)
+        loss = nn.functional.cross_entropy(forward(), y)
+        if regularize:
+            loss = loss + bound_regularizer(task.model, 10.0, 10.0)
         loss.backward()
         task.zero_grad(set_to_none=True)
         return loss
 
-    return step, (lambda: task(x))
+    return step, forward
 
 
 def core_step(name: str, s: dict):
@@ -103,8 +116,10 @@ def saved_bytes(forward) -> int:
 def bench(setting: str, repeats: int) -> list[dict]:
     s = SETTINGS[setting]
     names = ("torch.RNN", "torch.GRU", *UNFOLDING)
-    make = speech_step if setting == "speech" else core_step
-    steps = {name: make(name, s) for name in names}
+    if setting.startswith("speech"):
+        steps = {name: speech_step(name, s, setting == "speech+") for name in names}
+    else:
+        steps = {name: core_step(name, s) for name in names}
     times = {name: [] for name in names}
     for step, _ in steps.values():  # warm-up (and the C++ loops' build)
         step()
