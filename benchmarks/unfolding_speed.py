@@ -9,7 +9,7 @@ Three settings, each timed as forward + backward + zero_grad:
   normalisation, the model, the linear head, cross-entropy), h = 100, d = 3, T = 99,
   B = 100, 32 log-Mel features, 12 classes; torch.nn.RNN / GRU of the same size and head;
 * ``speech+``: the same with what users turn on: variable lengths (each clip read at its
-  last valid frame, lengths uniform in 50..99) and, for the unfolding models, the bound
+  last valid frame, lengths uniform in T // 2..T) and, for the unfolding models, the bound
   regulariser (paper 000 Sec. 4.4, lambda = lambda_u = 10, the certified recipe's);
 * ``h256``, ``h1024``: the reconstruction core, B = 32, T = 20, n = 51 measurements of
   n0 = h, d = 3, the loss sum_t ||codes_t||^2 / numel.
@@ -60,7 +60,7 @@ def speech_step(name: str, s: dict, extras: bool = False):
     torch.manual_seed(0)
     x = torch.randn(s["B"], s["T"], s["n"])
     y = torch.randint(0, 12, (s["B"],))
-    lengths = torch.randint(50, s["T"] + 1, (s["B"],)) if extras else None
+    lengths = torch.randint(s["T"] // 2, s["T"] + 1, (s["B"],)) if extras else None
     model = "rnn" if name == "torch.RNN" else "gru" if name == "torch.GRU" else name
     task = ClassificationTask(model, input_size=s["n"], num_classes=12, hidden_size=s["h"],
                               num_layers=s["d"])
