@@ -36,6 +36,8 @@ from unfoldrnn.models import build
 from unfoldrnn.tasks.classification import ClassificationTask
 
 UNFOLDING = ("reweighted", "l1l1", "sista")
+# the l1-l1 family's time loop forced to the one before issue 29 ("unrolled"), for comparison
+FORCED = ("reweighted:unrolled", "l1l1:unrolled")
 SETTINGS = {"speech": dict(B=100, T=99, n=32, h=100, d=3),
             "speech+": dict(B=100, T=99, n=32, h=100, d=3),
             "h256": dict(B=32, T=20, n=51, h=256, d=3),
@@ -62,10 +64,11 @@ def speech_step(name: str, s: dict, extras: bool = False):
     y = torch.randint(0, 12, (s["B"],))
     lengths = torch.randint(s["T"] // 2, s["T"] + 1, (s["B"],)) if extras else None
     model = "rnn" if name == "torch.RNN" else "gru" if name == "torch.GRU" else name
+    model, _, loop = model.partition(":")
     task = ClassificationTask(model, input_size=s["n"], num_classes=12, hidden_size=s["h"],
-                              num_layers=s["d"])
+                              num_layers=s["d"], **({"recurrence": loop} if loop else {}))
     task.set_normalization(x)
-    regularize = extras and name in UNFOLDING
+    regularize = extras and model in UNFOLDING
 
     def forward():
         return task(x, lengths)
@@ -87,7 +90,9 @@ def core_step(name: str, s: dict):
     if name.startswith("torch."):
         model = TorchCore(name.split(".")[1], s["n"], s["h"], s["d"])
     else:
-        model = build(name, s["n"], s["h"], s["d"], signal_size=s["h"])
+        name, _, loop = name.partition(":")
+        model = build(name, s["n"], s["h"], s["d"], signal_size=s["h"],
+                      **({"recurrence": loop} if loop else {}))
 
     def step():
         codes = model(x)[0]
@@ -115,7 +120,7 @@ def saved_bytes(forward) -> int:
 
 def bench(setting: str, repeats: int) -> list[dict]:
     s = SETTINGS[setting]
-    names = ("torch.RNN", "torch.GRU", *UNFOLDING)
+    names = ("torch.RNN", "torch.GRU", *UNFOLDING, *FORCED)
     if setting.startswith("speech"):
         steps = {name: speech_step(name, s, setting == "speech+") for name in names}
     else:

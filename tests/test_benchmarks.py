@@ -17,7 +17,8 @@ def test_the_speed_benchmark_runs_and_its_ratios_are_its_medians(monkeypatch):
     monkeypatch.setattr(bench, "SETTINGS", {"speech+": tiny, "h256": tiny})
     for setting in ("speech+", "h256"):
         rows = bench.bench(setting, repeats=2)
-        assert [r["model"] for r in rows] == ["torch.RNN", "torch.GRU", *bench.UNFOLDING]
+        assert [r["model"] for r in rows] == ["torch.RNN", "torch.GRU", *bench.UNFOLDING,
+                                              *bench.FORCED]
         rnn = rows[0]["ms"]
         for row in rows:
             assert row["vs_torch_rnn"] == pytest.approx(rnn / row["ms"])

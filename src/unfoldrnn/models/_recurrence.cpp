@@ -11,38 +11,36 @@
 namespace {
 
 // v = clamp(u - m, k1, k2) + relu(u - a - b - k2) - relu(k1 - a - b - u), m = sign(s) (a - b)
-// (the closed form of prox.prox_value, operation for operation; branch-free, so it vectorises)
+// (the closed form of prox.prox_value, operation for operation). Written with min, max and
+// 0/1 masks, no branch: the signs of s and u are data, and branches on them mispredict.
 template <typename scalar_t>
 void prox_forward(const scalar_t* __restrict__ u, const scalar_t* __restrict__ a,
                   const scalar_t* __restrict__ b, const scalar_t* __restrict__ s,
                   scalar_t* __restrict__ v, int64_t rows, int64_t h) {
+  const scalar_t zero(0), one(1), two(2);
   for (int64_t i = 0; i < rows; ++i) {
     const scalar_t* __restrict__ ui = u + i * h;
     const scalar_t* __restrict__ si = s + i * h;
     scalar_t* __restrict__ vi = v + i * h;
     for (int64_t j = 0; j < h; ++j) {
       const scalar_t sj = si[j], uj = ui[j], aj = a[j], bj = b[j];
-      const scalar_t k1 = sj < 0 ? sj : scalar_t(0), k2 = sj > 0 ? sj : scalar_t(0);
+      const scalar_t k1 = std::min(sj, zero), k2 = std::max(sj, zero);
       const scalar_t ab = aj + bj;
-      const scalar_t m = sj < 0 ? bj - aj : aj - bj;
-      scalar_t w = uj - m;
-      w = w < k1 ? k1 : w;
-      w = w > k2 ? k2 : w;
-      const scalar_t up = uj - ab - k2, down = k1 - ab - uj;
-      w += up > 0 ? up : scalar_t(0);
-      w -= down > 0 ? down : scalar_t(0);
-      vi[j] = w;
+      const scalar_t m = (aj - bj) * (one - two * static_cast<scalar_t>(sj < zero));
+      const scalar_t w = std::min(std::max(uj - m, k1), k2);
+      vi[j] = w + std::max(uj - ab - k2, zero) - std::max(k1 - ab - uj, zero);
     }
   }
 }
 
 // prox.prox_backward read off v and s: d/du into gu, d/ds added to gs, d/da and d/db summed
-// over the rows into ga, gb
+// over the rows into ga, gb (masks, no branch, as above)
 template <typename scalar_t>
 void prox_backward(const scalar_t* __restrict__ g, const scalar_t* __restrict__ v,
                    const scalar_t* __restrict__ s, scalar_t* __restrict__ gu,
                    scalar_t* __restrict__ gs, scalar_t* __restrict__ ga,
                    scalar_t* __restrict__ gb, int64_t rows, int64_t h) {
+  const scalar_t zero(0), one(1), two(2);
   for (int64_t i = 0; i < rows; ++i) {
     const scalar_t* __restrict__ gi = g + i * h;
     const scalar_t* __restrict__ vi = v + i * h;
@@ -51,14 +49,16 @@ void prox_backward(const scalar_t* __restrict__ g, const scalar_t* __restrict__ 
     scalar_t* __restrict__ gsi = gs + i * h;
     for (int64_t j = 0; j < h; ++j) {
       const scalar_t sj = si[j], vj = vi[j], gj = gi[j];
-      const scalar_t k1 = sj < 0 ? sj : scalar_t(0), k2 = sj > 0 ? sj : scalar_t(0);
-      const bool upper = vj > k2, lower = vj < k1;
-      const scalar_t du = (vj == k1) | (vj == k2) ? scalar_t(0) : gj;
-      const scalar_t outer = lower ? gj : (upper ? -gj : scalar_t(0));
-      const scalar_t inside = upper | lower ? scalar_t(0) : du;
-      const scalar_t mid = sj < 0 ? -inside : inside;
+      const scalar_t k1 = std::min(sj, zero), k2 = std::max(sj, zero);
+      const scalar_t upper = static_cast<scalar_t>(vj > k2);
+      const scalar_t lower = static_cast<scalar_t>(vj < k1);
+      const scalar_t kink = static_cast<scalar_t>((vj == k1) | (vj == k2));
+      const scalar_t du = gj * (one - kink);
+      const scalar_t outer = gj * (lower - upper);
+      const scalar_t mid = du * (one - upper - lower) *
+                           (one - two * static_cast<scalar_t>(sj < zero));
       gui[j] = du;
-      gsi[j] += (vj == sj) & (sj != 0) ? gj : scalar_t(0);
+      gsi[j] += gj * static_cast<scalar_t>((vj == sj) & (sj != zero));
       ga[j] += outer - mid;
       gb[j] += outer + mid;
     }
