@@ -59,7 +59,8 @@ def train_step(model, x):
     out.square().mean().backward()
 
 
-def saved_bytes(model, x) -> int:
+def saved_bytes_of(forward) -> int:
+    """Bytes of the tensors autograd keeps between ``forward()`` and its backward."""
     total = 0
 
     def pack(t):
@@ -68,9 +69,13 @@ def saved_bytes(model, x) -> int:
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = model(x)[0]
+        out = forward()
     out.sum().backward()
     return total
+
+
+def saved_bytes(model, x) -> int:
+    return saved_bytes_of(lambda: model(x)[0])
 
 
 def sync(device):

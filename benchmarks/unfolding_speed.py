@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from train_step import saved_bytes_of  # (benchmarks/ is on the path of its scripts)
 
 from unfoldrnn.bounds import bound_regularizer
 from unfoldrnn.models import build
@@ -104,20 +105,6 @@ def core_step(name: str, s: dict):
     return step, (lambda: model(x)[0])
 
 
-def saved_bytes(forward) -> int:
-    total = 0
-
-    def pack(t):
-        nonlocal total
-        total += t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = forward()
-    out.sum().backward()
-    return total
-
-
 def bench(setting: str, repeats: int) -> list[dict]:
     s = SETTINGS[setting]
     names = ("torch.RNN", "torch.GRU", *UNFOLDING, *FORCED)
@@ -138,7 +125,7 @@ def bench(setting: str, repeats: int) -> list[dict]:
              "times_ms": [1e3 * t for t in times[name]],
              "vs_torch_rnn": median["torch.RNN"] / median[name],
              "vs_torch_gru": median["torch.GRU"] / median[name],
-             "saved_mib": saved_bytes(steps[name][1]) / 2 ** 20} for name in names]
+             "saved_mib": saved_bytes_of(steps[name][1]) / 2 ** 20} for name in names]
 
 
 def markdown(rows: list[dict]) -> str:

@@ -10,6 +10,7 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "unfolding_speed.py
 
 
 def test_the_speed_benchmark_runs_and_its_ratios_are_its_medians(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH.parent))  # as running the script puts it
     spec = importlib.util.spec_from_file_location("unfolding_speed", BENCH)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)

@@ -65,6 +65,27 @@ void prox_backward(const scalar_t* __restrict__ g, const scalar_t* __restrict__ 
   }
 }
 
+// The kernels on [B, h] tensors (contiguous rows), dispatched on their dtype
+void prox_forward_rows(const at::Tensor& u, const at::Tensor& a, const at::Tensor& b,
+                       const at::Tensor& s, const at::Tensor& v) {
+  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "prox_forward", [&] {
+    prox_forward<scalar_t>(u.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(),
+                           b.data_ptr<scalar_t>(), s.data_ptr<scalar_t>(),
+                           v.data_ptr<scalar_t>(), u.size(0), u.size(1));
+  });
+}
+
+void prox_backward_rows(const at::Tensor& g, const at::Tensor& v, const at::Tensor& s,
+                        const at::Tensor& gu, const at::Tensor& gs, const at::Tensor& ga,
+                        const at::Tensor& gb) {
+  AT_DISPATCH_FLOATING_TYPES(v.scalar_type(), "prox_backward", [&] {
+    prox_backward<scalar_t>(g.data_ptr<scalar_t>(), v.data_ptr<scalar_t>(),
+                            s.data_ptr<scalar_t>(), gu.data_ptr<scalar_t>(),
+                            gs.data_ptr<scalar_t>(), ga.data_ptr<scalar_t>(),
+                            gb.data_ptr<scalar_t>(), v.size(0), v.size(1));
+  });
+}
+
 // r = z - (z L) K (L undefined: z - z K), the gradient step of _unrolled._gradient_step
 at::Tensor gradient_step(const at::Tensor& z, const at::Tensor& L, const at::Tensor& K) {
   return at::addmm(z, L.defined() ? at::mm(z, L) : z, K, 1, -1);
@@ -92,11 +113,7 @@ std::vector<at::Tensor> recurrence_forward(const at::Tensor& X, const at::Tensor
       at::Tensor u = gradient_step(z, Lc, K).add_(X[t]);
       if (Z.has_value()) u = at::mm(u, (*Z)[layer].t());  // mm's result is contiguous
       at::Tensor v = V[layer][t];
-      AT_DISPATCH_FLOATING_TYPES(X.scalar_type(), "prox_forward", [&] {
-        prox_forward<scalar_t>(u.data_ptr<scalar_t>(), ac[layer].data_ptr<scalar_t>(),
-                               bc[layer].data_ptr<scalar_t>(), s.data_ptr<scalar_t>(),
-                               v.data_ptr<scalar_t>(), B, h);
-      });
+      prox_forward_rows(u, ac[layer], bc[layer], s, v);
       z = v;
     }
     h_prev = z;
@@ -129,12 +146,7 @@ std::vector<at::Tensor> recurrence_backward(const at::Tensor& grad_codes, const 
     for (int64_t layer = d - 1; layer >= 0; --layer) {
       at::Tensor gu = GU[layer][t];
       at::Tensor vt = V[layer][t];  // gv: a sum or an addmm result, contiguous
-      AT_DISPATCH_FLOATING_TYPES(V.scalar_type(), "prox_backward", [&] {
-        prox_backward<scalar_t>(gv.data_ptr<scalar_t>(), vt.data_ptr<scalar_t>(),
-                                s.data_ptr<scalar_t>(), gu.data_ptr<scalar_t>(),
-                                gs.data_ptr<scalar_t>(), ga[layer].data_ptr<scalar_t>(),
-                                gb[layer].data_ptr<scalar_t>(), B, h);
-      });
+      prox_backward_rows(gv, vt, s, gu, gs, ga[layer], gb[layer]);
       at::Tensor gy = gu;
       if (Z.has_value()) {
         gy = GY[layer][t];
@@ -173,11 +185,7 @@ std::vector<at::Tensor> precomposed_forward(const at::Tensor& Y, const at::Tenso
       at::Tensor u = layer == 0 ? at::add(su.narrow(1, h, h), Y[0][t]).contiguous()
                                 : at::addmm(Y[layer][t], V[layer - 1][t], M[layer - 1]);
       at::Tensor v = V[layer][t];
-      AT_DISPATCH_FLOATING_TYPES(Y.scalar_type(), "prox_forward", [&] {
-        prox_forward<scalar_t>(u.data_ptr<scalar_t>(), ac[layer].data_ptr<scalar_t>(),
-                               bc[layer].data_ptr<scalar_t>(), s.data_ptr<scalar_t>(),
-                               v.data_ptr<scalar_t>(), B, h);
-      });
+      prox_forward_rows(u, ac[layer], bc[layer], s, v);
     }
     h_prev = V[d - 1][t];
   }
@@ -205,12 +213,7 @@ std::vector<at::Tensor> precomposed_backward(const at::Tensor& grad_codes, const
     for (int64_t layer = d - 1; layer >= 0; --layer) {
       at::Tensor gu = GU[layer][t];
       at::Tensor vt = V[layer][t];
-      AT_DISPATCH_FLOATING_TYPES(V.scalar_type(), "prox_backward", [&] {
-        prox_backward<scalar_t>(gv.data_ptr<scalar_t>(), vt.data_ptr<scalar_t>(),
-                                s.data_ptr<scalar_t>(), gu.data_ptr<scalar_t>(),
-                                gs.data_ptr<scalar_t>(), ga[layer].data_ptr<scalar_t>(),
-                                gb[layer].data_ptr<scalar_t>(), B, h);
-      });
+      prox_backward_rows(gv, vt, s, gu, gs, ga[layer], gb[layer]);
       if (layer > 0) gv = at::mm(gu, M[layer - 1].t());
     }
     g_next = at::addmm(at::mm(gs, Ws), GU[0][t], Wu);
