@@ -21,7 +21,7 @@ from pathlib import Path
 
 SOURCE = Path(__file__).with_name("_recurrence.cpp")
 NAME = "unfoldrnn_recurrence"
-FLAGS = ("-O3",)
+FLAGS = ("-O3", "-fno-trapping-math")  # no trapping: the prox loops' compares vectorise
 _STATE: dict[str, object] = {}
 log = logging.getLogger("unfoldrnn")
 

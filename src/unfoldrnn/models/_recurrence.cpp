@@ -14,21 +14,42 @@ namespace {
 // (the closed form of prox.prox_value, operation for operation). Written with min, max and
 // 0/1 masks, no branch: the signs of s and u are data, and branches on them mispredict.
 template <typename scalar_t>
+inline scalar_t prox_element(scalar_t u, scalar_t a, scalar_t b, scalar_t s) {
+  const scalar_t zero(0), one(1), two(2);
+  const scalar_t k1 = std::min(s, zero), k2 = std::max(s, zero);
+  const scalar_t ab = a + b;
+  const scalar_t m = (a - b) * (one - two * static_cast<scalar_t>(s < zero));
+  const scalar_t w = std::min(std::max(u - m, k1), k2);
+  return w + std::max(u - ab - k2, zero) - std::max(k1 - ab - u, zero);
+}
+
+template <typename scalar_t>
 void prox_forward(const scalar_t* __restrict__ u, const scalar_t* __restrict__ a,
                   const scalar_t* __restrict__ b, const scalar_t* __restrict__ s,
                   scalar_t* __restrict__ v, int64_t rows, int64_t h) {
-  const scalar_t zero(0), one(1), two(2);
   for (int64_t i = 0; i < rows; ++i) {
     const scalar_t* __restrict__ ui = u + i * h;
     const scalar_t* __restrict__ si = s + i * h;
     scalar_t* __restrict__ vi = v + i * h;
+    for (int64_t j = 0; j < h; ++j) vi[j] = prox_element(ui[j], a[j], b[j], si[j]);
+  }
+}
+
+// Layer 1 of a precomposed step in one pass over [s_t | u_1 - Y_1,t] = su (rows of 2h):
+// s_t stored into s, u_1 = su[:, h:] + y, v = Phi_{a, b, s_t}(u_1)
+template <typename scalar_t>
+void prox_forward_first(const scalar_t* __restrict__ su, const scalar_t* __restrict__ y,
+                        const scalar_t* __restrict__ a, const scalar_t* __restrict__ b,
+                        scalar_t* __restrict__ s, scalar_t* __restrict__ v, int64_t rows,
+                        int64_t h) {
+  for (int64_t i = 0; i < rows; ++i) {
+    const scalar_t* __restrict__ sui = su + i * 2 * h;
+    const scalar_t* __restrict__ yi = y + i * h;
+    scalar_t* __restrict__ si = s + i * h;
+    scalar_t* __restrict__ vi = v + i * h;
     for (int64_t j = 0; j < h; ++j) {
-      const scalar_t sj = si[j], uj = ui[j], aj = a[j], bj = b[j];
-      const scalar_t k1 = std::min(sj, zero), k2 = std::max(sj, zero);
-      const scalar_t ab = aj + bj;
-      const scalar_t m = (aj - bj) * (one - two * static_cast<scalar_t>(sj < zero));
-      const scalar_t w = std::min(std::max(uj - m, k1), k2);
-      vi[j] = w + std::max(uj - ab - k2, zero) - std::max(k1 - ab - uj, zero);
+      si[j] = sui[j];
+      vi[j] = prox_element(sui[h + j] + yi[j], a[j], b[j], sui[j]);
     }
   }
 }
@@ -177,15 +198,20 @@ std::vector<at::Tensor> precomposed_forward(const at::Tensor& Y, const at::Tenso
   at::Tensor S = at::empty({T, B, h}, Y.options());
   at::Tensor ac = a.contiguous(), bc = b.contiguous();
   at::Tensor h_prev = h0.contiguous();
+  at::Tensor su = at::empty({B, 2 * h}, Y.options());  // workspaces, reused every step
+  at::Tensor u = at::empty({B, h}, Y.options());
   for (int64_t t = 0; t < T; ++t) {
-    at::Tensor su = at::mm(h_prev, W0);  // [B, 2h]
+    at::mm_out(su, h_prev, W0);
     at::Tensor s = S[t];
-    s.copy_(su.narrow(1, 0, h));
-    for (int64_t layer = 0; layer < d; ++layer) {
-      at::Tensor u = layer == 0 ? at::add(su.narrow(1, h, h), Y[0][t]).contiguous()
-                                : at::addmm(Y[layer][t], V[layer - 1][t], M[layer - 1]);
-      at::Tensor v = V[layer][t];
-      prox_forward_rows(u, ac[layer], bc[layer], s, v);
+    at::Tensor y = Y[0][t];  // rows of h: contiguous, also when Y is expanded over d
+    AT_DISPATCH_FLOATING_TYPES(Y.scalar_type(), "prox_forward_first", [&] {
+      prox_forward_first<scalar_t>(su.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(),
+                                   ac[0].data_ptr<scalar_t>(), bc[0].data_ptr<scalar_t>(),
+                                   s.data_ptr<scalar_t>(), V[0][t].data_ptr<scalar_t>(), B, h);
+    });
+    for (int64_t layer = 1; layer < d; ++layer) {
+      at::addmm_out(u, Y[layer][t], V[layer - 1][t], M[layer - 1]);
+      prox_forward_rows(u, ac[layer], bc[layer], s, V[layer][t]);
     }
     h_prev = V[d - 1][t];
   }
@@ -205,18 +231,20 @@ std::vector<at::Tensor> precomposed_backward(const at::Tensor& grad_codes, const
   at::Tensor ga = at::zeros({d, h}, V.options());
   at::Tensor gb = at::zeros({d, h}, V.options());
   at::Tensor g_next = at::zeros({B, h}, V.options());
+  at::Tensor gv = at::empty({B, h}, V.options());  // workspace, reused every step
   for (int64_t t = T - 1; t >= 0; --t) {
     at::Tensor s = S[t];
-    at::Tensor gv = grads[t] + g_next;
+    at::add_out(gv, grads[t], g_next);
     at::Tensor gs = GS[t];
     gs.zero_();
     for (int64_t layer = d - 1; layer >= 0; --layer) {
       at::Tensor gu = GU[layer][t];
       at::Tensor vt = V[layer][t];
       prox_backward_rows(gv, vt, s, gu, gs, ga[layer], gb[layer]);
-      if (layer > 0) gv = at::mm(gu, M[layer - 1].t());
+      if (layer > 0) at::mm_out(gv, gu, M[layer - 1].t());
     }
-    g_next = at::addmm(at::mm(gs, Ws), GU[0][t], Wu);
+    at::mm_out(g_next, gs, Ws);
+    g_next.addmm_(GU[0][t], Wu);
   }
   return {GU, GS, ga, gb, g_next};
 }
