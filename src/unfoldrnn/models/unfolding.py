@@ -270,7 +270,9 @@ class ReweightedRNN(_L1L1Family):
     (lambda1, lambda2) = THRESHOLDS * c and draws h0 from N(0, 1), which breaks the odd
     symmetry f(-x) = -f(x) of h0 = 0; "paper": (lambda1, lambda2) = (0.003, 0.02) and h0 = 0
     as in paper 000 Sec. 4.1 (which gives c = 1 for its classifiers: the classification task
-    passes it with ``preset = "paper"``).
+    passes it with ``preset = "paper"``). ``recurrence``: the time loop, "auto" (the one of
+    fewer multiply-adds at the batch's size), "precomposed" or "unrolled" (the same values;
+    ``_unrolled.py``); ``compile_prox``: where the loops run ("auto": C++ on the CPU).
     """
 
     reweighted = True
