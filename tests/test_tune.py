@@ -55,6 +55,16 @@ def test_tune_end_to_end_and_the_best_config_trains(tmp_path, monkeypatch):
     assert tune.MIN_TRIALS_FOR_IMPORTANCES > 4
     assert main(["tune", *BASE, "--trials", "4", "--out", str(out)]) == 0  # finished: a rerun
     assert len(trials_of(out)) == len(trials)  # trains no 5th trial
+    (out / "study.db").unlink()  # a clean clone: the summary is committed, the study is not
+    stamp = (out / "summary.json").stat().st_mtime_ns
+    assert main(["tune", *BASE, "--trials", "4", "--out", str(out)]) == 0
+    assert (out / "summary.json").stat().st_mtime_ns == stamp  # reused, nothing trained
+    assert not (out / "study.db").exists()
+    other = tmp_path / "other"  # another search (5 trials) is not that summary
+    (other).mkdir()
+    (other / "summary.json").write_text((out / "summary.json").read_text())
+    assert main(["tune", *BASE, "--trials", "5", "--out", str(other)]) == 0
+    assert (other / "study.db").exists() and len(trials_of(other)) >= 5
     for t in complete:  # the value is the trial's best validation loss
         run = out / "trials" / f"trial-{t['number']:04d}"
         rows = json.loads((run / "metrics.json").read_text())

@@ -254,7 +254,7 @@ def work(base: TrainConfig, space: dict, out: Path, trials: int, storage: str,
 
 
 def summarize(base: TrainConfig, storage: str, out: Path, command: str,
-              seconds: float) -> dict:
+              seconds: float, space: dict | None = None, trials: int | None = None) -> dict:
     """Write OUT/best.toml and OUT/summary.json from the study; return the summary."""
     import optuna
     from optuna.trial import TrialState
@@ -277,7 +277,8 @@ def summarize(base: TrainConfig, storage: str, out: Path, command: str,
                       f"{_monitor(base.task)} = {best.value:.6g} (trial {best.number})")
     schedule = {k: getattr(base, k) for k in SCHEDULE_KEYS if k not in best.params}
     summary = {"command": command, "wall_seconds": seconds, "direction": study.direction.name,
-               "schedule": schedule,
+               "schedule": schedule, "base": base.to_dict(), "space": space,
+               "trials_asked": trials,
                "metric": _monitor(base.task), "best_value": best.value,
                "best_params": best.params, "best_trial": best.number,
                "importances": importances, "trials": [
@@ -313,6 +314,10 @@ def run(base: TrainConfig, space: dict, out: str | Path, trials: int, storage: s
     """The whole search: ``workers`` processes (or this one), then the summary."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if storage is None and not (out / "study.db").exists():
+        finished = finished_summary(out, base, space, trials)
+        if finished is not None:  # a committed search, its study not kept: nothing to run
+            return finished
     storage = storage or f"sqlite:///{out.resolve() / 'study.db'}"
     started = time.perf_counter()
     study = study_of(base, storage, sampler, trials)  # once, before the workers race to it
@@ -329,7 +334,23 @@ def run(base: TrainConfig, space: dict, out: str | Path, trials: int, storage: s
             raise ConfigError("a tune worker failed (its error is above)")
     else:
         work(base, space, out, trials, storage, sampler, progress)
-    return summarize(base, storage, out, command, time.perf_counter() - started)
+    return summarize(base, storage, out, command, time.perf_counter() - started, space,
+                     trials)
+
+
+def finished_summary(out: Path, base: TrainConfig, space: dict, trials: int) -> dict | None:
+    """OUT/summary.json if it is this very search (base config, space and trials) finished:
+    a rerun from a clean clone, where the study's database was not kept, reuses it."""
+    path = out / "summary.json"
+    if not path.exists():
+        return None
+    try:
+        summary = json.loads(path.read_text())
+    except ValueError:
+        return None
+    same = json.loads(json.dumps({"base": base.to_dict(), "space": space,
+                                  "trials_asked": trials}, default=str))
+    return summary if all(summary.get(k) == v for k, v in same.items()) else None
 
 
 def tuned_overrides(folder: str | Path, models, key: str | None = None, values=()) -> dict:
