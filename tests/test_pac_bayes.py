@@ -255,6 +255,9 @@ def test_a_certificate_verifies_from_its_files_and_a_tampered_one_fails(tmp_path
     certify = ["certify", str(run), "--pac-bayes", "--prior-epochs", "1",
                "--posterior-epochs", "1", "--samples", "4", "--quiet"]
     assert main(certify) == 0
+    said = capsys.readouterr().out  # .npz data: examples, not clips (issue 28, defect 15)
+    assert "test error of Q on a new example" in said and "clip" not in said
+    assert "held-out baseline" in said
     assert main([*certify, "--verify"]) == 0
     assert "verifies" in capsys.readouterr().out
     state = load_checkpoint(run / "pac_bayes.pt")

@@ -165,7 +165,9 @@ def _verify(args, run_dir: Path, out_dir: Path, verify_certificate) -> int:
     return 0
 
 
-def _print_certificate(model: str, r: dict) -> None:
+def _print_certificate(model: str, r: dict, unit: str) -> None:
+    """The report in words; ``unit``: what one example is ("clip" for audio, "example")."""
+    group = "speaker" if unit == "clip" else "group"
     joint = 1 - 2 * (r["delta"] + r["delta_prime"]) * r["grid"] * len(r["sigma_grid"])
     print(f"PAC-Bayes risk certificate of {model}'s stochastic classifier Q (a Gaussian "
           "around a prior network trained on a part of the training split, not the run's "
@@ -173,23 +175,23 @@ def _print_certificate(model: str, r: dict) -> None:
           f"{r['confidence']:.3f} on its own (delta {r['delta']:.3g}, delta' "
           f"{r['delta_prime']:.3g}: the union over a grid of {r['grid']} x "
           f"{len(r['sigma_grid'])} settings):")
-    print(f"  test error of Q on a new clip <= {r['certificate_error']:.4f}, if the clips are "
-          f"i.i.d. (chance error {r['chance_error']:.3f})")
+    print(f"  test error of Q on a new {unit} <= {r['certificate_error']:.4f}, if the {unit}s "
+          f"are i.i.d. (chance error {r['chance_error']:.3f})")
     if "group_certificate_error" in r:
-        print(f"  error rate of Q on a new speaker's clips <= "
-              f"{r['group_certificate_error']:.4f}, the speakers as the i.i.d. sample "
-              f"(n = {r['n_bound_groups']} bound speakers, none of them in the prior's "
+        print(f"  error rate of Q on a new {group}'s {unit}s <= "
+              f"{r['group_certificate_error']:.4f}, the {group}s as the i.i.d. sample "
+              f"(n = {r['n_bound_groups']} bound {group}s, none of them in the prior's "
               f"{r['n_prior_groups']}); both lines together: probability >= {joint:.3f}")
     print(f"  bounded cross-entropy (p_min {r['p_min']}) <= "
           f"{r['certificate_cross_entropy']:.4f}")
     print(f"  sigma_0 {r['sigma_prior']:g} (least of {r['sigma_grid']}); KL(Q || P) = "
-          f"{r['kl']:.4g} over {r['weights']:,} weights; n = {r['n_bound']} bound examples, "
-          f"{r['n_prior']} prior examples; Q's empirical error {r['empirical_error_mc']:.4f} "
+          f"{r['kl']:.4g} over {r['weights']:,} weights; n = {r['n_bound']} bound {unit}s, "
+          f"{r['n_prior']} prior {unit}s; Q's empirical error {r['empirical_error_mc']:.4f} "
           f"({r['samples']:,} weight draws)")
     held = f"  held-out baseline (delta {r['heldout_delta']}): the prior network's error on " \
            f"the bound part {r['prior_bound_error']:.4f}, bound {r['prior_heldout_bound']:.4f}"
     if "prior_heldout_group_bound" in r:
-        held += f"; per speaker {r['prior_heldout_group_bound']:.4f}"
+        held += f"; per {group} {r['prior_heldout_group_bound']:.4f}"
     print(held)
     print(f"  measured on the test split: Q {r['stochastic_test_error']:.4f}, posterior mean "
           f"{r['posterior_mean_test_error']:.4f}")
@@ -218,7 +220,10 @@ def cmd_certify(args) -> int:
         delta_prime=args.delta_prime, samples=args.samples, seed=args.seed,
         posterior_lr=args.posterior_lr, save_to=out_dir / "pac_bayes.pt", grid=args.grid,
         posterior_data=args.posterior_data, progress=not args.quiet)
-    _print_certificate(config.model, report)
+    from ..data.own import classification_source
+
+    audio = classification_source(config.data) in ("speech", "audio")
+    _print_certificate(config.model, report, "clip" if audio else "example")
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / "pac_bayes.json"
     out.write_text(json.dumps(report, indent=1))
