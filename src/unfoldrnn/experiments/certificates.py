@@ -65,8 +65,7 @@ LEARNING_RATES = {"fastgrnn": 6e-3}
 # PAC-Bayes settings, declared before the certificates they make: the sigma grids (a
 # recurrence over 99 frames drowns in weight noise much above 1e-3), the prior's epochs
 # (None: the run's), the posterior's, 10^4 draws
-PAC_BAYES = {"unfolding": {"prior_epochs": None, "sigma_prior": (5e-4, 1e-3, 2e-3)},
-             "gated": {"prior_epochs": None, "sigma_prior": (5e-4, 1e-3, 2e-3)},
+PAC_BAYES = {"speech": {"prior_epochs": None, "sigma_prior": (5e-4, 1e-3, 2e-3)},
              "seq-mnist": {"prior_epochs": None, "sigma_prior": (1e-3, 3e-3, 1e-2),
                            "posterior_epochs": 2}}
 COMMON = {"posterior_epochs": 5, "samples": 10_000, "posterior_data": "all"}
@@ -129,9 +128,7 @@ def recipe_cell(seed: int, data: str, out: str) -> dict:
 
 
 def pac_bayes_settings(part: str, model: str, seed: int) -> dict:
-    kind = part if part == "seq-mnist" else \
-        "unfolding" if model in UNFOLDING_MODELS else "gated"
-    return {**COMMON, **PAC_BAYES[kind], "delta": DELTA, "delta_prime": DELTA_PRIME,
+    return {**COMMON, **PAC_BAYES[part], "delta": DELTA, "delta_prime": DELTA_PRIME,
             "grid": EARLIER_CHOICES[part], "seed": CERT_SEED + seed}
 
 

@@ -366,10 +366,10 @@ def verify_certificate(config, report: dict, saved: str | Path) -> dict:
             found.update(_certify(task, posterior, fixed, bound, bound_index, report, i))
         else:
             with torch.no_grad():
-                found[f"kl_{i}"] = float(posterior.kl())
-    stored_rows = {f"kl_{i}": row["kl"] for i, row in enumerate(report["grid_rows"])}
+                found[f"grid_kl_{i}"] = float(posterior.kl())
+    stored_rows = {f"grid_kl_{i}": row["kl"] for i, row in enumerate(report["grid_rows"])}
     checked = {}
-    for key in (*VERIFIED, *sorted(k for k in found if k.startswith("kl_"))):
+    for key in (*VERIFIED, *sorted(k for k in found if k.startswith("grid_kl_"))):
         if key not in found:
             continue
         stored = stored_rows.get(key, report.get(key))
