@@ -60,6 +60,25 @@ def test_two_workers_complete_the_grid_each_run_once(tmp_path):
                    ["epochs"]) == 1
 
 
+def test_a_deleted_run_of_a_completed_study_is_trained_again(tmp_path):
+    """A run folder removed to be retrained (its code's defaults changed) is trained again by
+    the same command, though the study holds its completed trial."""
+    import shutil
+
+    args = [*TINY, "--set", "epochs=1", "--out", str(tmp_path), "--workers", "2"]
+    for attempt in range(2):
+        done = subprocess.run([sys.executable, "-m", "unfoldrnn", *args], env=env(),
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        if attempt == 0:
+            shutil.rmtree(tmp_path / "table1" / "rnn-0.2")
+    assert (tmp_path / "table1" / "rnn-0.2" / "metrics.json").exists()
+    storage = f"sqlite:///{tmp_path.resolve() / 'table1' / 'study.db'}"
+    complete = [t.params["run"] for t in trials(storage, "paper001-table1-cpu")
+                if t.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(complete) == sorted([*RUNS, "rnn-0.2"])  # that run twice, the rest once
+
+
 def test_a_killed_worker_leaves_its_run_to_be_resumed(tmp_path):
     args = [*TINY, "--set", "epochs=2", "--out", str(tmp_path)]
     storage = f"sqlite:///{tmp_path.resolve() / 'study.db'}"

@@ -83,6 +83,18 @@ def _open_study(storage: str, name: str, runs: list[str]):
     return study
 
 
+def _requeue_deleted(study, names: list[str], folder: Path) -> None:
+    """Enqueue again every run that no trial waits for or runs and whose folder holds no
+    finished run (deleted to be retrained: its completed trial would otherwise stand)."""
+    from optuna.trial import TrialState
+
+    pending = {t.user_attrs.get("run") for t in study.get_trials(deepcopy=False)
+               if t.state in (TrialState.WAITING, TrialState.RUNNING)}
+    for name in names:
+        if name not in pending and finished_metrics(folder / name) is None:
+            study.enqueue_trial({"run": name}, user_attrs={"run": name})
+
+
 def work(table: str, scale: str, out: str | Path, storage: str | None = None,
          models=None, data: str | None = None, progress: bool = False, log=print,
          overrides: dict | None = None, values=None, seeds: int = 1,
@@ -102,6 +114,7 @@ def work(table: str, scale: str, out: str | Path, storage: str | None = None,
     reused = check_reuse(listed, folder)
     storage = storage or default_storage(out, spec)
     study = _open_study(storage, study_name(spec, scale, listed), list(runs))
+    _requeue_deleted(study, list(runs), folder)
 
     def objective(trial) -> float:
         if "run" not in trial.user_attrs:  # not an enqueued run (the queue emptied meanwhile)
@@ -166,7 +179,9 @@ def prepare(table: str, scale: str, storage: str, models=None, data: str | None 
     spec = resolve(table)
     runs = table_configs(spec, scale, models, data, overrides, values, seeds)
     reused = check_reuse(runs, Path(out) / spec.folder) if out is not None else []
-    _open_study(storage, study_name(spec, scale, runs), [run.name for run in runs])
+    study = _open_study(storage, study_name(spec, scale, runs), [run.name for run in runs])
+    if out is not None:
+        _requeue_deleted(study, [run.name for run in runs], Path(out) / spec.folder)
     return reused
 
 
