@@ -14,7 +14,12 @@ from unfoldrnn.cli import main
 from unfoldrnn.config import TrainConfig
 from unfoldrnn.experiments.learnability import noisy_frequency, time_order
 from unfoldrnn.models import L1L1RNN, ReweightedRNN, SistaRNN
-from unfoldrnn.models.unfolding import PAPER_LAMBDAS, THRESHOLDS, unit_code_scale
+from unfoldrnn.models.unfolding import (
+    L1L1_THRESHOLDS,
+    PAPER_LAMBDAS,
+    THRESHOLDS,
+    unit_code_scale,
+)
 from unfoldrnn.tasks import ClassificationTask
 from unfoldrnn.train import DIVERGENCE_FACTOR, exploded, load_run
 
@@ -52,8 +57,9 @@ def test_scaled_init_gives_codes_of_unit_rms_and_thresholds_relative_to_them(cls
     x = torch.randn(20000, n, dtype=torch.float64)  # unit-variance entries
     first = x @ AD / float(step)  # the first code's input D^T A^T x / c
     assert abs(float(first.pow(2).mean().sqrt()) - 1.0) < 0.02
-    assert math.isclose(float(model.lambda1.detach() / step), THRESHOLDS[0], rel_tol=1e-5)
-    assert math.isclose(float(model.lambda2.detach() / step), THRESHOLDS[1], rel_tol=1e-5)
+    thresholds = L1L1_THRESHOLDS if cls is L1L1RNN else THRESHOLDS
+    assert math.isclose(float(model.lambda1.detach() / step), thresholds[0], rel_tol=1e-5)
+    assert math.isclose(float(model.lambda2.detach() / step), thresholds[1], rel_tol=1e-5)
     paper = cls(n, h, 1, init="paper")
     assert (float(paper.lambda1.detach()), float(paper.lambda2.detach())) == \
         pytest.approx(PAPER_LAMBDAS)
@@ -90,11 +96,12 @@ def fit_in_process(model: str, data, epochs: int, **kw) -> float:
         return float((task.eval()(x_test, lengths_test).argmax(1) == y_test).float().mean())
 
 
-@pytest.mark.parametrize("model, floor", [("reweighted", 0.95), ("l1l1", 0.85)])
+@pytest.mark.parametrize("model, floor", [("reweighted", 0.95), ("l1l1", 0.95)])
 def test_defaults_learn_the_users_sine_task_where_paper_init_does_not(model, floor):
     """Issue 27's user task (3 noisy frequencies, 2 features, lengths 20-40, 900 sequences,
     h = 32, d = 2, 15 epochs): GRU 99.7%, reweighted-RNN 53.7% and l1-l1-RNN 32% with the
-    paper's init; the defaults now learn it."""
+    paper's init; the defaults now learn it (l1-l1-RNN 98.3% with its own thresholds, 89.3%
+    with reweighted-RNN's)."""
     data = noisy_sines(900, 0), noisy_sines(300, 1)
     assert fit_in_process(model, data, 15) >= floor
     assert fit_in_process(model, data, 15, preset="paper") < 0.8

@@ -35,8 +35,11 @@ GEMM_CALL = 150_000  # what one GEMM call of the time loop costs beyond its arit
 SQUARE_GEMM = 0.2  # the h x h x h products of the precomposition run about 5x faster
 INITS = ("scaled", "paper")
 # init="scaled": the prox thresholds (a, b) = (lambda1, lambda2) / c in units of the codes'
-# RMS: little shrinkage to 0, a strong pull to the predicted code P h_{t-1} (docs: defaults)
+# RMS: little shrinkage to 0, a strong pull to the predicted code P h_{t-1} (docs: defaults);
+# l1-l1-RNN, without the per-unit weights g_l that let reweighted-RNN shape its thresholds
+# unit by unit, starts with a larger plateau at 0 (``L1L1RNN.scaled_thresholds``)
 THRESHOLDS = (0.01, 0.5)
+L1L1_THRESHOLDS = (0.2, 0.5)
 PAPER_LAMBDAS = (0.003, 0.02)  # init="paper": (lambda1, lambda2) of paper 000 Sec. 4.1
 
 
@@ -48,6 +51,8 @@ def _positive_log(value: float, name: str) -> nn.Parameter:
 
 class _Unfolding(nn.Module):
     """Sizes, sensing matrix A, dictionary D, initial state h0 and input checks."""
+
+    scaled_thresholds = THRESHOLDS  # (a, b) in the codes' units under init="scaled"
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  signal_size: int | None = None, *, A: Tensor | None = None,
@@ -89,12 +94,12 @@ class _Unfolding(nn.Module):
     def _default_lambdas(self, lambda1: float | None, lambda2: float | None, step: float
                          ) -> tuple[float, float]:
         """The l1 weights left at None: paper 000 Sec. 4.1's (0.003, 0.02) (init="paper"),
-        or THRESHOLDS * step, so that the prox thresholds lambda / c are THRESHOLDS in the
-        codes' units (init="scaled")."""
+        or ``scaled_thresholds`` * step, so that the prox thresholds lambda / c are
+        ``scaled_thresholds`` in the codes' units (init="scaled")."""
         if self.init == "paper":
             default = PAPER_LAMBDAS
         else:
-            default = (THRESHOLDS[0] * step, THRESHOLDS[1] * step)
+            default = tuple(t * step for t in self.scaled_thresholds)
         return (default[0] if lambda1 is None else lambda1,
                 default[1] if lambda2 is None else lambda2)
 
@@ -267,12 +272,13 @@ class ReweightedRNN(_L1L1Family):
     positive ones (c, lambda, g) are stored as logarithms. Init: Z_l = P = I, g_l = 1,
     c = ||A D||_2^2 unless given, and by ``init``: "scaled" (default) scales a generated D so
     that the codes of unit-variance inputs have unit RMS (``unit_code_scale``), sets
-    (lambda1, lambda2) = THRESHOLDS * c and draws h0 from N(0, 1), which breaks the odd
-    symmetry f(-x) = -f(x) of h0 = 0; "paper": (lambda1, lambda2) = (0.003, 0.02) and h0 = 0
-    as in paper 000 Sec. 4.1 (which gives c = 1 for its classifiers: the classification task
-    passes it with ``preset = "paper"``). ``recurrence``: the time loop, "auto" (the one of
-    fewer multiply-adds at the batch's size), "precomposed" or "unrolled" (the same values;
-    ``_unrolled.py``); ``compile_prox``: where the loops run ("auto": C++ on the CPU).
+    (lambda1, lambda2) = THRESHOLDS * c (``scaled_thresholds``) and draws h0 from N(0, 1),
+    which breaks the odd symmetry f(-x) = -f(x) of h0 = 0; "paper": (lambda1, lambda2) =
+    (0.003, 0.02) and h0 = 0 as in paper 000 Sec. 4.1 (which gives c = 1 for its
+    classifiers: the classification task passes it with ``preset = "paper"``).
+    ``recurrence``: the time loop, "auto" (the one of fewer multiply-adds at the batch's
+    size), "precomposed" or "unrolled" (the same values; ``_unrolled.py``);
+    ``compile_prox``: where the loops run ("auto": C++ on the CPU).
     """
 
     reweighted = True
@@ -280,9 +286,12 @@ class ReweightedRNN(_L1L1Family):
 
 class L1L1RNN(_L1L1Family):
     """l1-l1-RNN (Le et al. 2019; paper 001 eq. 12, paper 000 eq. 7-10): reweighted-RNN with
-    Z_l = I and g_l = 1, so U_l = D^T A^T / c and one shared W_2 = I - D^T A^T A D / c."""
+    Z_l = I and g_l = 1, so U_l = D^T A^T / c and one shared W_2 = I - D^T A^T A D / c.
+    Under init="scaled" (lambda1, lambda2) = L1L1_THRESHOLDS * c: a plateau at 0 of a fifth
+    of the codes' RMS, where reweighted-RNN's g_l can shape each unit's (docs: defaults)."""
 
     reweighted = False
+    scaled_thresholds = L1L1_THRESHOLDS
 
 
 class SistaRNN(_Unfolding):
