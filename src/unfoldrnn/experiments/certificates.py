@@ -22,16 +22,19 @@ For each model and seed:
   recipe's reweighted-RNN (``configs/certified_speech.toml``, ``OUT/certified/recipe``),
   eq. 18 on the test ramp loss at its least margin (paper 000's reading) and strictly;
 * the PAC-Bayes route (``experiments.pac_bayes``): a certificate of the stochastic
-  classifier Q whose prior is trained on half the training split, its posterior on all of
-  it, over a sigma grid declared here (``PAC_BAYES``) and paid for, with 10^4 weight draws;
-  beside it the prior network's own held-out bound on the bound part.
+  classifier Q whose prior is trained on half the training split (for speech, for as many
+  optimisation steps as the run: twice its epochs on half the clips), its posterior on all
+  of it, over a sigma grid declared here (``PAC_BAYES``) and paid for, with 10^4 weight
+  draws; beside it the prior network's own held-out bound on the bound part.
 
 Fresh randomness: each certificate's split and draws come from seed ``CERT_SEED + seed``,
 never used by an earlier certificate. Choices paid for: the speech settings were changed
 while looking at earlier certificates on overlapping clips (issue 31: sigma, the posterior's
 optimiser, epochs and rate, the draws, the prior's epochs); ``EARLIER_CHOICES`` counts them
-(two values each of the five besides sigma) and divides delta and delta' beside the sigma
-grid. The sequential-MNIST settings were fixed here before any of its certificates.
+(two values each of the first four, three of the prior's epochs: the steps-matched prior
+came after the certificates of a prior trained for the run's epochs had been seen, on the
+same splits) and divides delta and delta' beside the sigma grid. The sequential-MNIST
+settings were fixed here before any of its certificates.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from ..bounds.pac_bayes import risk_certificate
 from ..config import TrainConfig
 from ..models import UNFOLDING_MODELS
 from . import learnability
-from .pac_bayes import group_risk
+from .pac_bayes import PRIOR_FRACTION, group_risk
 from .seeds import mean_std, seed_list, seeded, seeds_flag
 
 MODELS = ("gru", "lstm", "fastgrnn", "reweighted", "l1l1")  # cheapest first
@@ -64,12 +67,15 @@ GATED = {"num_layers": 1, "hidden_size": 100, "epochs": 20, "lr_step": 15, "lr":
 LEARNING_RATES = {"fastgrnn": 6e-3}
 # PAC-Bayes settings, declared before the certificates they make: the sigma grids (a
 # recurrence over 99 frames drowns in weight noise much above 1e-3), the prior's epochs
-# (None: the run's), the posterior's, 10^4 draws
-PAC_BAYES = {"speech": {"prior_epochs": None, "sigma_prior": (5e-4, 1e-3, 2e-3)},
+# ("steps": as many optimisation steps as the run, i.e. the run's epochs / PRIOR_FRACTION;
+# None: the run's epochs), the posterior's, 10^4 draws
+PAC_BAYES = {"speech": {"prior_epochs": "steps", "sigma_prior": (5e-4, 1e-3, 2e-3)},
              "seq-mnist": {"prior_epochs": None, "sigma_prior": (1e-3, 3e-3, 1e-2),
                            "posterior_epochs": 2}}
 COMMON = {"posterior_epochs": 5, "samples": 10_000, "posterior_data": "all"}
-EARLIER_CHOICES = {"speech": 2 ** 5, "seq-mnist": 1}
+# speech: two values each of the posterior's optimiser, epochs and rate and of the draws,
+# three of the prior's epochs (the run's epochs, an earlier value, "steps")
+EARLIER_CHOICES = {"speech": 2 ** 4 * 3, "seq-mnist": 1}
 DELTA, DELTA_PRIME = 0.025, 0.01
 PAPER_BOUND_CLIPS = 42_500  # half of paper 000's ~85K Google-12 training clips
 SPEECH = learnability.SPEECH
@@ -127,9 +133,13 @@ def recipe_cell(seed: int, data: str, out: str) -> dict:
             **rademacher_route(run_dir)}
 
 
-def pac_bayes_settings(part: str, model: str, seed: int) -> dict:
-    return {**COMMON, **PAC_BAYES[part], "delta": DELTA, "delta_prime": DELTA_PRIME,
-            "grid": EARLIER_CHOICES[part], "seed": CERT_SEED + seed}
+def pac_bayes_settings(part: str, model: str, seed: int, epochs: int) -> dict:
+    """The certificate's settings for a cell whose run trained ``epochs`` epochs."""
+    settings = {**COMMON, **PAC_BAYES[part], "delta": DELTA, "delta_prime": DELTA_PRIME,
+                "grid": EARLIER_CHOICES[part], "seed": CERT_SEED + seed}
+    if settings["prior_epochs"] == "steps":
+        settings["prior_epochs"] = round(epochs / PRIOR_FRACTION)
+    return settings
 
 
 def run_heldout(run_dir: Path, config: TrainConfig, metrics: dict) -> dict:
@@ -187,7 +197,7 @@ def run_cell(part: str, model: str, seed: int, data: str, out: str) -> dict:
     torch.set_num_threads(1)  # one core per cell: --workers decides the parallelism
     config, run_dir = cell_config(part, model, seed, data), cell_dir(Path(out), part, model,
                                                                       seed)
-    settings = pac_bayes_settings(part, model, seed)
+    settings = pac_bayes_settings(part, model, seed, config.epochs)
     cache = run_dir / "certificate.json"
     if cache.exists():
         row = json.loads(cache.read_text())

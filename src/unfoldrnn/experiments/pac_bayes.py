@@ -53,6 +53,8 @@ from ..train import (
     save_checkpoint,
 )
 
+PRIOR_FRACTION = 0.5  # the prior part's share of the training split (PBB's default)
+
 
 def split_for_prior(n: int, fraction: float, seed: int, groups=None
                     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -206,7 +208,8 @@ def _sigmas(sigma_prior) -> tuple[float, ...]:
     return sigmas
 
 
-def pac_bayes_certificate(config, prior_fraction: float = 0.5, prior_epochs: int | None = None,
+def pac_bayes_certificate(config, prior_fraction: float = PRIOR_FRACTION,
+                          prior_epochs: int | None = None,
                           posterior_epochs: int = 5, sigma_prior=1e-3,
                           objective: str = "f-quad", p_min: float = 1e-4,
                           delta: float = 0.025, delta_prime: float = 0.01,
