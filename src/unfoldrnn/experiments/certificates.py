@@ -27,8 +27,9 @@ For each model and seed:
   of it, over a sigma grid declared here (``PAC_BAYES``) and paid for, with 10^4 weight
   draws; beside it the prior network's own held-out bound on the bound part.
 
-Fresh randomness: each certificate's split and draws come from seed ``CERT_SEED + seed``,
-never used by an earlier certificate. Choices paid for: the speech settings were changed
+Randomness: each certificate's split and draws come from seed ``CERT_SEED + seed``, used by
+no certificate before issue 31's settings (all of which the union below counts). Choices
+paid for: the speech settings were changed
 while looking at earlier certificates on overlapping clips (issue 31: sigma, the posterior's
 optimiser, epochs and rate, the draws, the prior's epochs); ``EARLIER_CHOICES`` counts them
 (two values each of the first four, three of the prior's epochs: the steps-matched prior
@@ -58,7 +59,7 @@ MNIST_MODELS = ("gru", "reweighted")
 LABELS = {"reweighted": "reweighted-RNN", "l1l1": "l1-l1-RNN", "gru": "GRU", "lstm": "LSTM",
           "fastgrnn": "FastGRNN"}
 SEEDS = (0, 1, 2)
-CERT_SEED = 100  # the certificates' seeds are 100 + seed: fresh, never looked at before
+CERT_SEED = 100  # the certificates' seeds are 100 + seed, new with issue 31's settings
 # the recipe of configs/certified_speech.toml (the bound's norms as the regulariser)
 RECIPE = {"num_layers": 1, "hidden_size": 100, "bound_lambda": 10.0, "bound_lambda_u": 10.0,
           "epochs": 400, "lr_step": 50, "lr_factor": 0.5}
