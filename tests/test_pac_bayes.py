@@ -260,6 +260,12 @@ def test_a_certificate_verifies_from_its_files_and_a_tampered_one_fails(tmp_path
     assert "held-out baseline" in said
     assert main([*certify, "--verify"]) == 0
     assert "verifies" in capsys.readouterr().out
+    saved = json.loads((run / "pac_bayes.json").read_text())
+    for shift, code in ((1e-8, 0), (1e-3, 2)):  # float32 summation order passes; more fails
+        (run / "pac_bayes.json").write_text(json.dumps({**saved, "kl": saved["kl"] + shift}))
+        assert main([*certify, "--verify"]) == code
+        capsys.readouterr()
+    (run / "pac_bayes.json").write_text(json.dumps(saved))
     state = load_checkpoint(run / "pac_bayes.pt")
     key = next(k for k in state["posteriors"][0] if k.startswith("u."))
     state["posteriors"][0][key] = state["posteriors"][0][key] + 0.5  # moved by hand
