@@ -227,3 +227,16 @@ def test_input_noise_zero_changes_nothing_and_noise_resumes_exactly(tmp_path, sp
     assert task.model.rnn.nonlinearity == "relu" and not task.model.rnn.bias
     with pytest.raises(ConfigError, match="input_noise applies to task classification"):
         TrainConfig(input_noise=0.1)
+
+
+def test_a_confusion_plot_of_three_classes_is_larger_than_a_gallery_thumbnail(tmp_path):
+    """The gallery's speech example without the Speech Commands copy draws 3 classes; its
+    figure must not shrink to sphinx-gallery's 400 x 280 px thumbnail (docs/check_pages.py)."""
+    import struct
+
+    from unfoldrnn import plots
+
+    path = plots.confusion(torch.eye(3, dtype=torch.long) * 4, ["a", "b", "c"],
+                           tmp_path / "c.png")
+    width, height = struct.unpack(">II", path.read_bytes()[16:24])  # the PNG's IHDR
+    assert width > 400 and height > 280

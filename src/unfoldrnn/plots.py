@@ -68,7 +68,8 @@ def confusion(counts: torch.Tensor, classes, path: Path, title: str = "") -> Pat
     """Confusion matrix: rows the true class, columns the predicted one (row-normalised)."""
     rates = counts.double() / counts.sum(1, keepdim=True).clamp(min=1)
     k = len(classes)
-    fig, ax = plt.subplots(figsize=(0.45 * k + 2.5, 0.45 * k + 2))
+    # at least 5 x 4 inches: a few classes still make a figure, not a thumbnail
+    fig, ax = plt.subplots(figsize=(max(0.45 * k + 2.5, 5), max(0.45 * k + 2, 4)))
     image = ax.imshow(rates.numpy(), cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(k), classes, rotation=90)
     ax.set_yticks(range(k), classes)
