@@ -1,10 +1,11 @@
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
-from unfoldrnn.config import ConfigError, TrainConfig
+from unfoldrnn.config import ConfigError, TrainConfig, read_config_file
 from unfoldrnn.train import RunError, fit, load_checkpoint, load_run
 
 TINY = dict(num_sequences=60, split=(40, 10, 10), hidden_size=32, num_layers=2, epochs=3,
@@ -175,6 +176,28 @@ def test_a_committed_run_without_weights_is_reused_never_overwritten(tmp_path):
         train_run(tiny(epochs=2), tmp_path / "run")
 
 
+def test_a_run_made_under_other_model_defaults_is_not_reused(tmp_path, monkeypatch):
+    """config.json records the thresholds an unfolding model took from the code: after a
+    default changes, a sweep refuses the old run by name instead of reusing it."""
+    import shutil
+
+    from unfoldrnn.models import unfolding
+    from unfoldrnn.train import train_run
+
+    config = tiny(model="l1l1", epochs=1)  # video reconstruction: paper 000's initialisation
+    metrics = fit(config, tmp_path / "run", progress=False, log=lambda *_: None)
+    shutil.rmtree(tmp_path / "run" / "checkpoints")
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())["initial_settings"]
+    assert recorded == {"init": "paper", "lambdas": [0.003, 0.02]}
+    assert unfolding.L1L1RNN.initial_settings("scaled") == {
+        "init": "scaled", "lambdas_over_step": list(unfolding.L1L1_THRESHOLDS)}
+    assert train_run(config, tmp_path / "run")["test"] == metrics["test"]
+    monkeypatch.setattr(unfolding, "PAPER_LAMBDAS", (0.01, 0.02))
+    with pytest.raises(RunError, match=r"init: .*0.003, 0.02\]\} there, .*0.01, 0.02\]\} now"):
+        train_run(config, tmp_path / "run")
+    assert TrainConfig.from_dict(read_config_file(tmp_path / "run" / "config.json")) == config
+
+
 def test_a_relative_data_path_is_the_same_run_from_another_folder(tmp_path, monkeypatch):
     from unfoldrnn.train import config_differences, resolved_data
 
@@ -187,6 +210,36 @@ def test_a_relative_data_path_is_the_same_run_from_another_folder(tmp_path, monk
     assert resolved_data("embedded") == "embedded"
     monkeypatch.chdir(tmp_path / "data")
     assert "data" in config_differences(here, there)  # relative to another folder: another
+
+
+def test_a_run_moved_with_its_data_is_reused(tmp_path, monkeypatch):
+    """A clone of a repository elsewhere finds its committed runs again: the data are the same
+    where they lie in the same place seen from the run folder (config.json records it)."""
+    import shutil
+
+    import numpy as np
+
+    from unfoldrnn.train import train_run
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "a" / "data").mkdir(parents=True)
+    np.savez(tmp_path / "a" / "data" / "x.npz", y_train=rng.integers(0, 2, 60),
+             x_train=rng.standard_normal((60, 5, 3)).astype(np.float32))
+    monkeypatch.chdir(tmp_path / "a")
+    config = TrainConfig.from_dict({"task": "classification", "model": "gru", "epochs": 1,
+                                    "data": str(tmp_path / "a/data/x.npz"), "hidden_size": 8})
+    metrics = fit(config, "results/run", progress=False, log=lambda *_: None)
+    shutil.rmtree("results/run/checkpoints")
+    assert json.loads(Path("results/run/config.json").read_text())["data_from_run"] == \
+        "../../data/x.npz"
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    monkeypatch.chdir(tmp_path / "b")
+    moved = TrainConfig.from_dict({**config.to_dict(), "data": str(tmp_path / "b/data/x.npz")})
+    assert train_run(moved, "results/run")["test"] == metrics["test"]
+    shutil.copytree("data", "other")
+    elsewhere = TrainConfig.from_dict({**config.to_dict(), "data": "other/x.npz"})
+    with pytest.raises(RunError, match="other settings .data: "):
+        train_run(elsewhere, "results/run")
 
 
 def test_corrupt_checkpoint_is_named(tmp_path):

@@ -237,10 +237,19 @@ class TrainConfig:
         return cls(**values)
 
 
+# what a run's config.json records beside its settings (``runs``): the defaults its model
+# took from the code, and where its data lay seen from the run folder
+INITIAL_SETTINGS = "initial_settings"
+DATA_FROM_RUN = "data_from_run"
+RECORDS = (INITIAL_SETTINGS, DATA_FROM_RUN)
+
+
 def stored_run_config(values: dict) -> dict:
-    """A run folder's stored config, as the run was made: a run written before the
-    ``preset`` key existed used the papers' settings (preset "paper")."""
-    return {"preset": "paper", **values} if isinstance(values, dict) else values
+    """A run folder's stored config, as the run was made, without its ``RECORDS``: a run
+    written before the ``preset`` key existed used the papers' settings (preset "paper")."""
+    if not isinstance(values, dict):
+        return values
+    return {"preset": "paper", **{k: v for k, v in values.items() if k not in RECORDS}}
 
 
 def own_data(config: TrainConfig) -> bool:
@@ -302,4 +311,6 @@ def read_config_file(path: str | Path) -> dict:
     if not isinstance(values, dict):
         raise ConfigError(f"{path} must hold a table of config keys, got "
                           f"{type(values).__name__}")
+    for key in RECORDS:  # what a run's config.json records, not settings
+        values.pop(key, None)
     return values

@@ -16,8 +16,15 @@ from pathlib import Path
 
 import torch
 
-from .config import ConfigError, TrainConfig, stored_run_config
-from .models import UNFOLDING_MODELS
+from .config import (
+    DATA_FROM_RUN,
+    INITIAL_SETTINGS,
+    RECORDS,
+    ConfigError,
+    TrainConfig,
+    stored_run_config,
+)
+from .models import MODELS, UNFOLDING_MODELS
 from .tasks import TASKS
 
 CHECKPOINT_VERSION = 1
@@ -100,22 +107,50 @@ def resolved_data(value: str | None) -> str | None:
     return str(Path(value).expanduser().resolve())
 
 
+def initial_settings(config: TrainConfig) -> dict | None:
+    """The defaults that ``config`` leaves to an unfolding model's code (its initialisation
+    and initial thresholds, ``initial_settings`` of the model class), None for other models.
+    A run's config.json records them under ``INITIAL_SETTINGS``."""
+    if config.model not in UNFOLDING_MODELS:
+        return None
+    return MODELS[config.model].initial_settings(TASKS[config.task].unfolding_init(config))
+
+
+def data_from_run(data: str | None, run_dir: Path) -> str | None:
+    """Where a data file or folder lies seen from ``run_dir`` (a relative path, the
+    folders' own names, symbolic links not followed), None for embedded data: a clone of
+    a repository that keeps its runs and its data in the same places finds its runs again."""
+    if data is None or data == "embedded":
+        return None
+    return os.path.relpath(os.path.abspath(os.path.expanduser(data)), os.path.abspath(run_dir))
+
+
 def _identity(values: dict) -> dict:
     """What makes two configs the same run (defaults filled in, execution keys left out, the
-    data source resolved)."""
+    data source resolved, an unfolding model's initial settings as recorded when the run was
+    made, or today's where the run predates the record)."""
+    values = {k: v for k, v in values.items() if k != DATA_FROM_RUN}
+    recorded = values.pop(INITIAL_SETTINGS, None)
     config = TrainConfig.from_dict(values)
     full = config.to_dict()
     full["data"] = resolved_data(full.get("data"))
     del full["preset"]  # what it changes: an unfolding model's initialisation
     if config.model in UNFOLDING_MODELS:
-        full["init"] = TASKS[config.task].unfolding_init(config)
+        full["init"] = recorded or initial_settings(config)
     return {k: v for k, v in full.items() if k not in EXECUTION_KEYS}
 
 
-def config_differences(old: dict, new: dict) -> dict[str, tuple]:
-    """{key: (old value, new value)} of the keys in which two run configs differ."""
+def config_differences(old: dict, new: dict, run_dir: Path | None = None) -> dict[str, tuple]:
+    """{key: (old value, new value)} of the keys in which two run configs differ. With the
+    run folder given, the data are the same where they are the same file or folder, or lie
+    in the same place seen from the run folder (``old`` records it under DATA_FROM_RUN)."""
     a, b = _identity(old), _identity(new)
-    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+    diffs = {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+    if "data" in diffs and run_dir is not None:
+        there = old.get(DATA_FROM_RUN) or data_from_run(old.get("data"), run_dir)
+        if there is not None and there == data_from_run(new.get("data"), run_dir):
+            del diffs["data"]
+    return diffs
 
 
 def describe_differences(diffs: dict[str, tuple]) -> str:
@@ -124,7 +159,10 @@ def describe_differences(diffs: dict[str, tuple]) -> str:
 
 def _read_run_config(config_path: Path) -> dict:
     try:
-        existing = stored_run_config(json.loads(config_path.read_text()))
+        stored = json.loads(config_path.read_text())
+        existing = stored_run_config(stored)
+        if isinstance(stored, dict):
+            existing.update({k: stored[k] for k in RECORDS if k in stored})
         _identity(existing)
     except (ValueError, ConfigError, TypeError):
         raise RunError(f"{config_path} is corrupt") from None
@@ -176,7 +214,7 @@ def check_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> str:
     has_weights = (run_dir / "checkpoints" / "last.pt").exists()
     if not has_weights and not (run_dir / "metrics.json").exists():
         return "restart"
-    diffs = config_differences(existing, config.to_dict())
+    diffs = config_differences(existing, config.to_dict(), run_dir)
     if not has_weights and (resume or not diffs):
         raise RunError(f"{run_dir} holds {'this' if not diffs else 'a'} run's results without "
                        "its checkpoints (not kept): nothing to resume; choose a new --out")
@@ -204,7 +242,14 @@ def write_text(path: Path, text: str) -> None:
 
 
 def write_run_config(run_dir: Path, config: TrainConfig) -> None:
-    write_text(run_dir / "config.json", json.dumps(config.to_dict(), indent=1))
+    values = config.to_dict()
+    settings = initial_settings(config)
+    if settings is not None:
+        values[INITIAL_SETTINGS] = settings
+    where = data_from_run(config.data, run_dir)
+    if where is not None:
+        values[DATA_FROM_RUN] = where
+    write_text(run_dir / "config.json", json.dumps(values, indent=1))
 
 
 def reusable_metrics(config: TrainConfig, run_dir: str | Path) -> dict | None:
@@ -216,7 +261,7 @@ def reusable_metrics(config: TrainConfig, run_dir: str | Path) -> dict | None:
     started = metrics is not None or (run_dir / "checkpoints" / "last.pt").exists()
     if not config_path.exists() or not started:
         return None
-    diffs = config_differences(_read_run_config(config_path), config.to_dict())
+    diffs = config_differences(_read_run_config(config_path), config.to_dict(), run_dir)
     if diffs:
         raise RunError(f"{run_dir} holds a run made with other settings "
                        f"({describe_differences(diffs)}); remove it or choose another --out")

@@ -91,6 +91,14 @@ class _Unfolding(nn.Module):
         h0 = torch.zeros(h) if init == "paper" else torch.randn(h, generator=gen)
         self.h0 = nn.Parameter(h0)
 
+    @classmethod
+    def initial_settings(cls, init: str) -> dict:
+        """What ``init`` sets the l1 weights left at None to, as a run's config records it
+        (``runs``: a run made under other defaults is not reused as this one)."""
+        if init == "paper":
+            return {"init": init, "lambdas": list(PAPER_LAMBDAS)}
+        return {"init": init, "lambdas_over_step": list(cls.scaled_thresholds)}
+
     def _default_lambdas(self, lambda1: float | None, lambda2: float | None, step: float
                          ) -> tuple[float, float]:
         """The l1 weights left at None: paper 000 Sec. 4.1's (0.003, 0.02) (init="paper"),
