@@ -344,5 +344,15 @@ def test_a_per_model_setting_reaches_that_models_runs_and_the_table_lists_it(tmp
     md = (tmp_path / "table1" / "table1.md").read_text()
     assert 'Per model: sRNN {"lr": 0.001}; GRU {"lr": 0.002}.' in md
     assert '"lr"' not in md.split("Setting of every run:")[1].split(";")[0]
+    from unfoldrnn.experiments import run_table  # a cell's own settings (as --tuned sets)
+
+    run_table("table1", "cpu", tmp_path, models=["rnn", "gru"], progress=False,
+              log=lambda *_: None, values=[0.2, 0.4], overrides={
+                  "num_sequences": 40, "split": [24, 8, 8], "hidden_size": 8, "frame_size": 8,
+                  "lambda_search_trials": 0, "track_bound": False, "epochs": 1,
+                  "gru:lr": 0.002, "gru@0.4:lr": 0.004})
+    md = (tmp_path / "table1" / "table1.md").read_text()
+    assert 'Per model: sRNN {"lr": 0.001}; GRU (rate = 0.2) {"lr": 0.002}, ' \
+           '(rate = 0.4) {"lr": 0.004}.' in md
     bad = unfoldrnn(*args, "--set", "epochs=1", "--set", "grux:lr=0.002", "--out", tmp_path)
     refused(bad, "unknown model 'grux'")

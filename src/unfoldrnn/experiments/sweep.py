@@ -258,17 +258,21 @@ def write_table(spec: Table, runs: list[Run], out: Path, scale: str, command: st
             and k not in ("device", "compile_prox", "cuda_graphs", "tensorboard")]
     common = [k for k in keys if all(c.get(k) == configs[0].get(k) for c in configs)]
     setting = {k: configs[0][k] for k in common if k in configs[0]}
-    per_model = {}  # keys that differ between models (--tuned, --set MODEL:KEY=VALUE)
+    per_cell = {}  # keys that differ between models or cells (--tuned, --set MODEL:KEY=...)
     for run, config in zip(runs, configs, strict=True):
-        per_model.setdefault(run.model, {k: config.get(k) for k in keys if k not in common})
+        per_cell.setdefault((run.model, config[key]),
+                            {k: config.get(k) for k in keys if k not in common})
+    per_model = {}
+    for (model, value), settings in per_cell.items():
+        per_model.setdefault(model, {})[value] = settings
     trained = len(runs) - reused
     lines += ["", f"Made by `{command}`.",
               f"Seeds per cell: {', '.join(map(str, n_seeds))} (std: the sample standard "
               "deviation over seeds; with one seed a cell is one run, and differences of a "
               "point or two between models are within what a reseed moves).",
               f"Setting of every run: {json.dumps(setting)}; {_rest(spec, runs)}."
-              + ("" if not any(per_model.values()) else " Per model: " + "; ".join(
-                  f"{LABELS[m]} {json.dumps(v)}" for m, v in per_model.items()) + "."),
+              + ("" if not any(per_cell.values()) else " Per model: " + "; ".join(
+                  _settings_text(LABELS[m], key, v) for m, v in per_model.items()) + "."),
               f"Training time summed over the {len(runs)} runs: {train_minutes:.1f} min; "
               f"{trained} trained by this call, {reused} reused from earlier calls "
               f"(wall time of this call: {seconds / 60:.1f} min)."
@@ -280,6 +284,14 @@ def write_table(spec: Table, runs: list[Run], out: Path, scale: str, command: st
         {"command": command, "scale": scale, "metric": metric, "key": key, "runs": rows,
          "cells": cells, "trained": trained, "reused": reused}, indent=1, default=str))
     return rows
+
+
+def _settings_text(label: str, key: str, by_value: dict) -> str:
+    """A model's own settings: once where every cell of its row shares them, else per cell."""
+    settings = list(by_value.values())
+    if all(s == settings[0] for s in settings):
+        return f"{label} {json.dumps(settings[0])}"
+    return f"{label} " + ", ".join(f"({key} = {v}) {json.dumps(s)}" for v, s in by_value.items())
 
 
 def _rest(spec: Table, runs: list[Run]) -> str:
