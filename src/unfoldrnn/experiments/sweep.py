@@ -258,20 +258,18 @@ def write_table(spec: Table, runs: list[Run], out: Path, scale: str, command: st
             and k not in ("device", "compile_prox", "cuda_graphs", "tensorboard")]
     common = [k for k in keys if all(c.get(k) == configs[0].get(k) for c in configs)]
     setting = {k: configs[0][k] for k in common if k in configs[0]}
-    per_cell = {}  # keys that differ between models or cells (--tuned, --set MODEL:KEY=...)
+    per_model = {}  # model -> cell value -> the keys that differ (--tuned, --set MODEL:KEY=)
     for run, config in zip(runs, configs, strict=True):
-        per_cell.setdefault((run.model, config[key]),
-                            {k: config.get(k) for k in keys if k not in common})
-    per_model = {}
-    for (model, value), settings in per_cell.items():
-        per_model.setdefault(model, {})[value] = settings
+        per_model.setdefault(run.model, {}).setdefault(
+            config[key], {k: config.get(k) for k in keys if k not in common})
     trained = len(runs) - reused
     lines += ["", f"Made by `{command}`.",
               f"Seeds per cell: {', '.join(map(str, n_seeds))} (std: the sample standard "
               "deviation over seeds; with one seed a cell is one run, and differences of a "
               "point or two between models are within what a reseed moves).",
               f"Setting of every run: {json.dumps(setting)}; {_rest(spec, runs)}."
-              + ("" if not any(per_cell.values()) else " Per model: " + "; ".join(
+              + ("" if not any(any(v.values()) for v in per_model.values()) else
+                 " Per model: " + "; ".join(
                   _settings_text(LABELS[m], key, v) for m, v in per_model.items()) + "."),
               f"Training time summed over the {len(runs)} runs: {train_minutes:.1f} min; "
               f"{trained} trained by this call, {reused} reused from earlier calls "
