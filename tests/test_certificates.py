@@ -73,7 +73,7 @@ def test_a_committed_cell_verifies_from_its_files(tiny, tmp_path, capsys):
 def test_the_speech_prior_trains_as_many_steps_as_the_run():
     """prior_epochs "steps": the run's epochs over the prior's share of the split; a choice
     made after earlier certificates were seen, so it is counted in the union."""
-    settings = certificates.pac_bayes_settings("speech", "gru", 1, 20)
+    settings = certificates.pac_bayes_settings("speech", 1, 20)
     assert settings["prior_epochs"] == round(20 / certificates.PRIOR_FRACTION) == 40
     assert settings["seed"] == 101 and settings["grid"] == 48
-    assert certificates.pac_bayes_settings("seq-mnist", "gru", 0, 10)["prior_epochs"] is None
+    assert certificates.pac_bayes_settings("seq-mnist", 0, 10)["prior_epochs"] is None

@@ -52,6 +52,8 @@ def test_tune_end_to_end_and_the_best_config_trains(tmp_path, monkeypatch):
     complete = [t for t in trials if t["state"] == "COMPLETE"]
     assert summary["best_value"] == min(t["value"] for t in complete)  # val loss: minimised
     assert summary["importances"] == {}  # 4 trials: too few to say what mattered
+    seconds = [t["seconds"] for t in summary["trials"]]
+    assert all(v > 0 for v in seconds) and summary["trial_seconds"] == sum(seconds)
     assert tune.MIN_TRIALS_FOR_IMPORTANCES > 4
     assert main(["tune", *BASE, "--trials", "4", "--out", str(out)]) == 0  # finished: a rerun
     assert len(trials_of(out)) == len(trials)  # trains no 5th trial

@@ -253,6 +253,13 @@ def work(base: TrainConfig, space: dict, out: Path, trials: int, storage: str,
     study.optimize(objective, callbacks=[MaxTrialsCallback(trials, states=finished)])
 
 
+def _seconds(trial) -> float | None:
+    """How long a trial ran (None: it never finished)."""
+    if trial.datetime_start is None or trial.datetime_complete is None:
+        return None
+    return (trial.datetime_complete - trial.datetime_start).total_seconds()
+
+
 def summarize(base: TrainConfig, storage: str, out: Path, command: str,
               seconds: float, space: dict | None = None, trials: int | None = None) -> dict:
     """Write OUT/best.toml and OUT/summary.json from the study; return the summary."""
@@ -276,14 +283,19 @@ def summarize(base: TrainConfig, storage: str, out: Path, command: str,
                       f"the rest pruned or failed) of `{command}`: "
                       f"{_monitor(base.task)} = {best.value:.6g} (trial {best.number})")
     schedule = {k: getattr(base, k) for k in SCHEDULE_KEYS if k not in best.params}
-    summary = {"command": command, "wall_seconds": seconds, "direction": study.direction.name,
+    trials_run = [{"number": t.number, "state": t.state.name, "value": t.value,
+                   "params": t.params, "seconds": _seconds(t)}
+                  for t in study.get_trials(deepcopy=False)]
+    # wall_seconds: this invocation's; trial_seconds: every trial's own time, summed over
+    # all invocations of a resumed search (with several workers, more than the wall time)
+    summary = {"command": command, "wall_seconds": seconds,
+               "trial_seconds": sum(t["seconds"] or 0.0 for t in trials_run),
+               "direction": study.direction.name,
                "schedule": schedule, "base": base.to_dict(), "space": space,
                "trials_asked": trials,
                "metric": _monitor(base.task), "best_value": best.value,
                "best_params": best.params, "best_trial": best.number,
-               "importances": importances, "trials": [
-                   {"number": t.number, "state": t.state.name, "value": t.value,
-                    "params": t.params} for t in study.get_trials(deepcopy=False)]}
+               "importances": importances, "trials": trials_run}
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     return summary
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..config import ConfigError, TrainConfig, stored_run_config
+from ..experiments.pac_bayes import PRIOR_FRACTION
 from ..models import UNFOLDING_MODELS
 from ..pretrained import run_folders
 from ..train import RunError
@@ -269,8 +270,9 @@ def add_certify(sub) -> None:
     p.add_argument("--verify", action="store_true", help="with --pac-bayes: recompute the "
                    "stored certificate (RUN/pac_bayes.json) from its split, seeds and the "
                    "saved prior and posterior (RUN/pac_bayes.pt), without training")
-    p.add_argument("--prior-fraction", type=float, default=0.5,
-                   help="share of the training split that trains the prior (default 0.5)")
+    p.add_argument("--prior-fraction", type=float, default=PRIOR_FRACTION,
+                   help="share of the training split that trains the prior (default "
+                   f"{PRIOR_FRACTION})")
     p.add_argument("--prior-epochs", type=int, help="epochs of the prior (default: the run's)")
     p.add_argument("--posterior-epochs", type=int, default=5)
     p.add_argument("--posterior-lr", type=float, default=1e-2,

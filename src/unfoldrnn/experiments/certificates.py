@@ -134,7 +134,7 @@ def recipe_cell(seed: int, data: str, out: str) -> dict:
             **rademacher_route(run_dir)}
 
 
-def pac_bayes_settings(part: str, model: str, seed: int, epochs: int) -> dict:
+def pac_bayes_settings(part: str, seed: int, epochs: int) -> dict:
     """The certificate's settings for a cell whose run trained ``epochs`` epochs."""
     settings = {**COMMON, **PAC_BAYES[part], "delta": DELTA, "delta_prime": DELTA_PRIME,
                 "grid": EARLIER_CHOICES[part], "seed": CERT_SEED + seed}
@@ -198,7 +198,7 @@ def run_cell(part: str, model: str, seed: int, data: str, out: str) -> dict:
     torch.set_num_threads(1)  # one core per cell: --workers decides the parallelism
     config, run_dir = cell_config(part, model, seed, data), cell_dir(Path(out), part, model,
                                                                       seed)
-    settings = pac_bayes_settings(part, model, seed, config.epochs)
+    settings = pac_bayes_settings(part, seed, config.epochs)
     cache = run_dir / "certificate.json"
     if cache.exists():
         row = json.loads(cache.read_text())
