@@ -1,5 +1,6 @@
 """Training-step speed of the unfolding RNNs against torch.nn.RNN and torch.nn.GRU at the
-sizes people train (issue 29), all in one process, round robin, median of ``--repeats``.
+sizes people train (issue 29), all in one process, round robin, median of ``--repeats``
+(``--rounds``: that many times over, the median ratio and its range).
 
     python benchmarks/unfolding_speed.py --out benchmarks/unfolding_speed
 
@@ -128,11 +129,33 @@ def bench(setting: str, repeats: int) -> list[dict]:
              "saved_mib": saved_bytes_of(steps[name][1]) / 2 ** 20} for name in names]
 
 
+def over_rounds(rounds: list[list[dict]]) -> list[dict]:
+    """Rows of several rounds of ``bench`` (one setting) as one: each model's median time and
+    ratios over the rounds, with the ratios' range (what the machine's drift moves)."""
+    rows = []
+    for by_model in zip(*rounds, strict=True):
+        row = dict(by_model[0])
+        for key in ("ms", "vs_torch_rnn", "vs_torch_gru"):
+            values = [r[key] for r in by_model]
+            row[key] = statistics.median(values)
+            row[key + "_rounds"] = values
+        row["times_ms"] = [t for r in by_model for t in r["times_ms"]]
+        rows.append(row)
+    return rows
+
+
 def markdown(rows: list[dict]) -> str:
-    lines = ["| setting | model | train step ms (median) | vs torch.RNN | vs torch.GRU | "
-             "saved for backward MiB |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['setting']} | {r['model']} | {r['ms']:.1f} | {r['vs_torch_rnn']:.2f} | "
-              f"{r['vs_torch_gru']:.2f} | {r['saved_mib']:.1f} |" for r in rows]
+    rounds = len(rows[0].get("vs_torch_rnn_rounds", [None])) if rows else 1
+    spread = " (range over rounds)" if rounds > 1 else ""
+    lines = [f"| setting | model | train step ms (median) | vs torch.RNN{spread} | "
+             "vs torch.GRU | saved for backward MiB |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        ratio = f"{r['vs_torch_rnn']:.2f}"
+        if rounds > 1:
+            ratio += (f" ({min(r['vs_torch_rnn_rounds']):.2f}-"
+                      f"{max(r['vs_torch_rnn_rounds']):.2f})")
+        lines.append(f"| {r['setting']} | {r['model']} | {r['ms']:.1f} | {ratio} | "
+                     f"{r['vs_torch_gru']:.2f} | {r['saved_mib']:.1f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -142,15 +165,19 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: "
                         "one process on one core, as the issue measures)")
+    parser.add_argument("--rounds", type=int, default=1, help="measure every setting this "
+                        "many times (each a median of --repeats) and report the median ratio "
+                        "with its range over the rounds (default 1)")
     parser.add_argument("--out", help="write OUT.json and OUT.md")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    rows = [row for setting in args.settings for row in bench(setting, args.repeats)]
+    rows = [row for setting in args.settings for row in
+            over_rounds([bench(setting, args.repeats) for _ in range(args.rounds)])]
     text = markdown(rows)
     print(text)
     if args.out:
         meta = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
-                "threads": args.threads, "repeats": args.repeats}
+                "threads": args.threads, "repeats": args.repeats, "rounds": args.rounds}
         Path(args.out + ".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
         Path(args.out + ".md").write_text(text)
 

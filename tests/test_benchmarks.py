@@ -25,3 +25,11 @@ def test_the_speed_benchmark_runs_and_its_ratios_are_its_medians(monkeypatch):
             assert row["vs_torch_rnn"] == pytest.approx(rnn / row["ms"])
             assert row["saved_mib"] > 0 and len(row["times_ms"]) == 2
     assert "| speech+ | reweighted |" in bench.markdown(rows[:0] + bench.bench("speech+", 1))
+    rounds = [bench.bench("h256", repeats=1) for _ in range(3)]
+    merged = bench.over_rounds(rounds)
+    for i, row in enumerate(merged):
+        ratios = sorted(r[i]["vs_torch_rnn"] for r in rounds)
+        assert row["vs_torch_rnn"] == ratios[1] and row["vs_torch_rnn_rounds"] == [
+            r[i]["vs_torch_rnn"] for r in rounds]
+        assert len(row["times_ms"]) == 3
+    assert f"({ratios[0]:.2f}-{ratios[2]:.2f})" in bench.markdown(merged)
