@@ -1,7 +1,9 @@
 """Intervals over seeds and test speakers for the Google-12 column of results/learnability
-(the runs record their per-clip test outcomes; ``experiments.intervals``).
+(the runs record their per-clip test outcomes; ``experiments.intervals``). Further folders
+of Google-12 runs (named MODEL-seedK, as ``results/learnability/equal-time``) join the
+table, each set of seeds against GRU.
 
-    python tools/learnability_intervals.py results/learnability ../shared/data
+    python tools/learnability_intervals.py results/learnability ../shared/data [FOLDER ...]
 """
 
 import json
@@ -16,11 +18,13 @@ from unfoldrnn.experiments.learnability import SPEECH, SUITE
 from unfoldrnn.tasks import ClassificationTask
 
 
-def main(folder: str, data: str) -> None:
+def main(folder: str, data: str, *more: str) -> None:
     config = TrainConfig(task="classification", data=str(Path(data) / SPEECH), model="gru")
     groups = ClassificationTask.test_groups(config)
     outcomes = {}
-    for run in sorted((Path(folder) / "google12").iterdir()):
+    runs = [run for f in (Path(folder) / "google12", *map(Path, more))
+            for run in sorted(f.iterdir()) if (run / "metrics.json").exists()]
+    for run in runs:
         metrics = json.loads((run / "metrics.json").read_text())
         row = [c == "1" for c in metrics["test_outcomes"]]
         outcomes.setdefault(run.name.split("-seed")[0], []).append(row)
@@ -31,11 +35,12 @@ def main(folder: str, data: str) -> None:
         cell = accuracy_interval(rows, groups)
         print(f"  {model}: {100 * cell['mean']:.1f} [{100 * cell['low']:.1f}, "
               f"{100 * cell['high']:.1f}]")
-    for model in ("reweighted", "l1l1", "sista"):
+    extra = sorted({run.name.split("-seed")[0] for f in more for run in Path(f).iterdir()})
+    for model in ("reweighted", "l1l1", "sista", *extra):
         d = difference_interval(outcomes["gru"], outcomes[model], groups)
         print(f"  GRU - {model}: {100 * d['mean']:+.1f} [{100 * d['low']:+.1f}, "
               f"{100 * d['high']:+.1f}]{' (called)' if d['called'] else ''}")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:])
