@@ -169,3 +169,42 @@ def test_features_are_cached_and_a_corrupt_cache_is_recomputed(tmp_path, monkeyp
         SpeechCommands(root, "test", progress=False)
     # another featurisation setting is another entry
     assert SpeechCommands(root, "train", num_filters=20, progress=False).features.shape[2] == 20
+
+
+def test_clip_lengths_are_the_frames_a_clip_fills_before_its_zero_padding(tmp_path):
+    """SpeechCommands.lengths: python_speech_features' frame count of each clip without its
+    zero padding (cut at 1 s), padded by the loader or in the file; with clip_lengths the
+    task's splits carry them, without it they do not."""
+    sigproc = pytest.importorskip("python_speech_features.sigproc")
+    from unfoldrnn.config import TrainConfig
+    from unfoldrnn.tasks import ClassificationTask
+
+    root = tmp_path / "sc"
+    rng = np.random.default_rng(0)
+    sizes = {"yes": [16000, 12345, 8000, 401, 300, 20000], "no": [9000, 16000]}
+    for word, lengths in sizes.items():
+        (root / word).mkdir(parents=True)
+        for k, n in enumerate(lengths):
+            samples = rng.integers(1, 900, n) * rng.choice([-1, 1], n)  # never 0
+            if k == 1:  # padded in the file, as the canonical Google-12 test set comes
+                samples = np.concatenate([samples, np.zeros(16000 - n, dtype=samples.dtype)])
+            wavfile.write(root / word / f"{k:08x}_nohash_0.wav", 16000, samples.astype(np.int16))
+    (root / "testing_list.txt").write_text("no/00000000_nohash_0.wav\n")
+    (root / "validation_list.txt").write_text("no/00000001_nohash_0.wav\n")
+    data = SpeechCommands(root, "train", "google12", progress=False)
+    expected = [len(sigproc.framesig(np.ones(min(n, 16000)), 400, 160)) for n in sizes["yes"]]
+    assert expected == [99, 76, 49, 2, 1, 99]
+    assert sorted(data.lengths.tolist()) == sorted(expected)
+    for file, length in zip(data.files, data.lengths.tolist(), strict=True):
+        n = sizes["yes"][int(file.split("/")[-1][:8], 16)]
+        assert length == len(sigproc.framesig(np.ones(min(n, 16000)), 400, 160))
+        # the frames after it are the padding: every filter at the log of the floor energy
+        frames = data.features[data.files.index(file)]
+        if n < 16000 - 400:
+            assert torch.all(frames[length + 2:] == frames.min())
+            assert torch.all(frames[length - 1] > frames.min())
+    config = TrainConfig(task="classification", data=str(root), model="gru")
+    assert [len(s) for s in ClassificationTask.load_data(config, progress=False)] == [2, 2, 2]
+    config = TrainConfig(task="classification", data=str(root), model="gru", clip_lengths=True)
+    splits = ClassificationTask.load_data(config, progress=False)
+    assert torch.equal(splits[0][2], data.lengths) and splits[2][2].tolist() == [55]

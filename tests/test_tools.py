@@ -73,13 +73,3 @@ def test_the_equal_time_budget_is_the_epochs_in_grus_time(tmp_path, monkeypatch)
     assert equal_time.budget(tmp_path, "task", "fast") == round(30 * 7.7 / 2.7) == 86
     assert equal_time.budget(tmp_path, "task", "slow") == 30  # never fewer than the table's
 
-
-def test_padded_tail_counts_the_trailing_frames_at_the_floor_only():
-    padding = tool("padding_diagnosis")
-    x = torch.randn(3, 6, 4)
-    floor = x.min() - 5.0
-    x[0, 4:] = floor  # two padded frames
-    x[1, 1:3] = floor  # silence inside the clip, no padding
-    x[2, :] = floor  # nothing but padding
-    x[1, 5, 0] = floor  # one filter at the floor is not silence
-    assert padding.padded_tail(x).tolist() == [2, 0, 6]

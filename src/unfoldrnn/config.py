@@ -68,6 +68,9 @@ class TrainConfig:
     num_filters: int | None = None  # features per step: log Mel filters; arrays: from the data
     num_classes: int | None = None  # read from the data (Speech Commands: the class set's)
     class_names: list | None = None  # your own data's, read from it (a list of strings)
+    # Speech Commands: read each clip's state at its last real frame, not after the zero
+    # padding that brings clips under 1 s to 99 frames (default false: the papers' reading)
+    clip_lengths: bool | None = None
     # language model (paper 000)
     embedding_size: int | None = None  # n = n0 of the unfolding models (A = I)
     bptt: int | None = None  # words per window of truncated back-propagation through time

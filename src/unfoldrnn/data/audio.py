@@ -95,6 +95,15 @@ def mel_filterbank(num_filters: int = 32, nfft: int = NFFT,
     return bank
 
 
+def frames_of(samples: int, sample_rate: int = SAMPLE_RATE) -> int:
+    """Frames of ``log_mel`` that a clip of ``samples`` samples fills before its zero padding:
+    python_speech_features' frame count 1 + ceil((samples - window) / hop) of the clip cut at
+    1 s (25 ms windows every 10 ms: 99 for a whole second), at least 1."""
+    window, hop = round(0.025 * sample_rate), round(0.010 * sample_rate)
+    samples = min(int(samples), sample_rate)
+    return 1 if samples <= window else 1 + math.ceil((samples - window) / hop)
+
+
 def log_mel(wav: np.ndarray, sample_rate: int = SAMPLE_RATE,
             num_filters: int = 32) -> np.ndarray:
     """Log Mel filter bank of one clip [samples] -> float32 [99, num_filters], or of a batch

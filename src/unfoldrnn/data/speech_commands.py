@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..progress import bars_off
-from .audio import SAMPLE_RATE, log_mel, read_wav
+from .audio import SAMPLE_RATE, frames_of, log_mel, read_wav
 from .cache import cache_key, cached_arrays, file_signature
 from .mnist import DataError
 
@@ -40,7 +40,7 @@ CLASS_SETS = {
 }
 SPLITS = ("train", "valid", "test")
 _SPEAKER = re.compile(r"([0-9a-f]{8})_nohash_")
-FEATURE_VERSION = 1  # bump when the featurisation changes: old cache entries are ignored
+FEATURE_VERSION = 3  # bump when the featurisation changes: old cache entries are ignored
 
 
 def speaker_of(path: str | Path) -> str:
@@ -155,21 +155,32 @@ def _read_clip(entry: str) -> np.ndarray:
     return samples
 
 
+def _unpadded(samples: np.ndarray) -> int:
+    """Samples up to the last one that is not exactly 0."""
+    nonzero = np.flatnonzero(samples)
+    return int(nonzero[-1]) + 1 if len(nonzero) else 0
+
+
 def featurize(files: list[str], num_filters: int = 32, progress: bool = True,
-              chunk: int = 256) -> np.ndarray:
-    """log_mel of every clip, [N, 99, num_filters] float32, with a progress bar."""
+              chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """log_mel of every clip, [N, 99, num_filters] float32, with a progress bar, and the
+    frames each clip fills before its zero padding (``frames_of`` of the samples up to the
+    last that is not 0: a recording is never exactly silent, padding is; the canonical
+    Google-12 test set comes padded to 1 s in its files), [N] int64."""
     from tqdm.auto import tqdm
 
     out = np.empty((len(files), 99, num_filters), dtype=np.float32)
+    lengths = np.empty(len(files), dtype=np.int64)
     with tqdm(total=len(files), desc="log-Mel features", unit="clip",
               disable=bars_off(progress)) as bar:
         for start in range(0, len(files), chunk):
-            batch = files[start:start + chunk]
-            out[start:start + len(batch)] = log_mel(np.stack(
-                [np.pad(c[:SAMPLE_RATE], (0, max(0, SAMPLE_RATE - len(c))))
-                 for c in map(_read_clip, batch)]), num_filters=num_filters)
-            bar.update(len(batch))
-    return out
+            clips = [_read_clip(f) for f in files[start:start + chunk]]
+            out[start:start + len(clips)] = log_mel(np.stack(
+                [np.pad(c[:SAMPLE_RATE], (0, max(0, SAMPLE_RATE - len(c)))) for c in clips]),
+                num_filters=num_filters)
+            lengths[start:start + len(clips)] = [frames_of(_unpadded(c)) for c in clips]
+            bar.update(len(clips))
+    return out, lengths
 
 
 def load_features(root: str | Path, classes: str = "google12", num_filters: int = 32,
@@ -180,10 +191,14 @@ def load_features(root: str | Path, classes: str = "google12", num_filters: int 
     files = [c[0] for c in clips]
     sources = sorted({Path(f.partition("#")[0]) for f in files})
     key = cache_key("speech", FEATURE_VERSION, num_filters, files, file_signature(sources))
-    arrays = cached_arrays(key, lambda: {
-        "features": featurize(files, num_filters, progress),
-        "files": np.array(files), "labels": np.array([c[1] for c in clips], dtype=np.int64),
-        "splits": np.array([c[2] for c in clips])})
+
+    def compute() -> dict:
+        features, lengths = featurize(files, num_filters, progress)
+        return {"features": features, "lengths": lengths, "files": np.array(files),
+                "labels": np.array([c[1] for c in clips], dtype=np.int64),
+                "splits": np.array([c[2] for c in clips])}
+
+    arrays = cached_arrays(key, compute)
     if arrays["features"].shape != (len(files), 99, num_filters) or \
             list(arrays["files"]) != files:
         raise DataError(f"feature cache for {root} does not match its files; delete it")
@@ -195,7 +210,8 @@ class SpeechCommands(Dataset):
 
     ``.files`` are the clips in order (silence cuts as ``noise.wav#k``), ``.labels`` an int64
     tensor, ``.features`` a float32 tensor [N, 99, num_filters] of raw log Mel energies
-    (the task normalises them with the training split's statistics), ``.classes`` the names.
+    (the task normalises them with the training split's statistics), ``.lengths`` the frames
+    each clip fills before its zero padding to 1 s (int64 [N]), ``.classes`` the names.
     """
 
     def __init__(self, root: str | Path, split: str = "train", classes: str = "google12",
@@ -207,6 +223,7 @@ class SpeechCommands(Dataset):
         self.files = [str(f) for f in arrays["files"][keep]]
         self.labels = torch.from_numpy(arrays["labels"][keep])
         self.features = torch.from_numpy(arrays["features"][keep])
+        self.lengths = torch.from_numpy(arrays["lengths"][keep])
         if len(self.files) == 0:
             raise DataError(f"{root} has no clips in the {split} split of {classes}")
 

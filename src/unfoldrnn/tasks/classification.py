@@ -47,7 +47,7 @@ class ClassificationTask(Task):
     monitor = "accuracy"
     maximize = True
     unfolding_step = 1.0  # paper 000 Sec. 4.1
-    keys = ("classes", "num_filters", "num_classes", "class_names")
+    keys = ("classes", "num_filters", "num_classes", "class_names", "clip_lengths")
 
     @classmethod
     def defaults(cls, model: str) -> dict:
@@ -55,7 +55,7 @@ class ClassificationTask(Task):
         6e-3, the rate ``unfoldrnn tune`` chose on the validation split (at paper 000's 3e-4
         it stays near 22% in 12 epochs; results/tune/README.md)."""
         values = {**paper000_optimiser(model), "batch_size": 100, "classes": "google12",
-                  "num_filters": 32, "track_bound": True}
+                  "num_filters": 32, "track_bound": True, "clip_lengths": False}
         if model == "fastgrnn":
             values["lr"] = 6e-3
         return values
@@ -109,11 +109,17 @@ class ClassificationTask(Task):
     @classmethod
     def load_data(cls, config, progress: bool = True):
         """(features [N, T, n], labels [N][, lengths [N]]) of the train, valid and test
-        splits: Speech Commands' log Mel features, or your own data (``data.own``)."""
+        splits: Speech Commands' log Mel features (with each clip's frames before its zero
+        padding where ``clip_lengths``), or your own data (``data.own``)."""
         if classification_source(config.data) == "speech":
-            return tuple((d.features, d.labels) for d in (
-                SpeechCommands(config.data, split, config.classes, config.num_filters,
-                               progress) for split in ("train", "valid", "test")))
+            splits = [SpeechCommands(config.data, split, config.classes, config.num_filters,
+                                     progress) for split in ("train", "valid", "test")]
+            if config.clip_lengths:
+                return tuple((d.features, d.labels, d.lengths) for d in splits)
+            return tuple((d.features, d.labels) for d in splits)
+        if config.clip_lengths:
+            raise DataError("clip_lengths applies to Speech Commands folders; your own data "
+                            "give their sequences' lengths themselves")
         own = _own_data(config.data, config.data_seed, config.num_filters or 32, progress)
         for key, value in cls.data_settings(config, own.splits).items():
             if getattr(config, key) not in (None, value):
