@@ -208,3 +208,37 @@ def test_clip_lengths_are_the_frames_a_clip_fills_before_its_zero_padding(tmp_pa
     config = TrainConfig(task="classification", data=str(root), model="gru", clip_lengths=True)
     splits = ClassificationTask.load_data(config, progress=False)
     assert torch.equal(splits[0][2], data.lengths) and splits[2][2].tolist() == [55]
+
+
+def test_predict_reads_a_clip_at_its_length_where_the_run_did(tmp_path):
+    """unfoldrnn predict / evaluate --data on audio: a run trained with clip_lengths reads
+    each clip at its unpadded frames (the loader's count), one trained without at frame 99."""
+    from unfoldrnn.config import TrainConfig
+    from unfoldrnn.data.own import audio_features
+    from unfoldrnn.predict import classify, labelled
+    from unfoldrnn.tasks import ClassificationTask
+
+    rng = np.random.default_rng(1)
+    (tmp_path / "yes").mkdir()
+    for k, n in enumerate((8000, 16000, 12345)):
+        samples = rng.integers(1, 900, n) * rng.choice([-1, 1], n)
+        wavfile.write(tmp_path / "yes" / f"{k}.wav", 16000,
+                      np.pad(samples, (0, 16000 - n)).astype(np.int16))
+    (tmp_path / "no").mkdir()  # a labelled folder has two classes at least
+    for k in range(3):  # and three clips a class
+        wavfile.write(tmp_path / "no" / f"{k}.wav", 16000,
+                      rng.integers(1, 900, 16000).astype(np.int16))
+    files = sorted(str(p) for p in (tmp_path / "yes").glob("*.wav"))
+    features, lengths = audio_features(files, lengths=True)
+    assert lengths.tolist() == [49, 99, 76]  # python_speech_features' frames of each clip
+    task = ClassificationTask("gru", 32, 12, hidden_size=8, num_layers=1)
+    task.class_names = [str(c) for c in range(10)] + ["no", "yes"]
+    x = torch.from_numpy(features)
+    for clip_lengths in (False, True):
+        config = TrainConfig(task="classification", data=str(tmp_path), model="gru",
+                             clip_lengths=clip_lengths)
+        rows = classify(config, task, files, 1)
+        with torch.no_grad():
+            want = task(x, torch.from_numpy(lengths) if clip_lengths else None).softmax(1)
+        assert [r["probability"] for r in rows] == pytest.approx(want.max(1).values.tolist())
+        assert len(labelled(config, task, tmp_path)) == (3 if clip_lengths else 2)

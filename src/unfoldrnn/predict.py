@@ -73,10 +73,11 @@ def _feature_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return x, lengths
 
 
-def labelled(task, source: str | Path) -> tuple:
+def labelled(config, task, source: str | Path) -> tuple:
     """(features, labels[, lengths]) of new labelled data for a classifier: a folder of
-    class_name/CLIP.wav (folder names among the model's classes) or a .npz with ``x`` and
-    ``y`` (or ``x_test``, ``y_test``; ``lengths`` / ``lengths_test`` optional)."""
+    class_name/CLIP.wav (folder names among the model's classes; with their lengths where
+    the run read clips at them, ``clip_lengths``) or a .npz with ``x`` and ``y`` (or
+    ``x_test``, ``y_test``; ``lengths`` / ``lengths_test`` optional)."""
     from .data.own import audio_folder_clips
 
     source, n = Path(source), task.mean.shape[0]
@@ -89,10 +90,11 @@ def labelled(task, source: str | Path) -> tuple:
                                f"{', '.join(task.class_names)})")
         index = [task.class_names.index(name) for name in names]
         try:
-            features = audio_features(files, n)
+            features, lengths = audio_features(files, n, lengths=True)
         except DataError as err:
             raise PredictError(str(err)) from None
-        return torch.from_numpy(features), torch.tensor([index[k] for k in labels])
+        split = (torch.from_numpy(features), torch.tensor([index[k] for k in labels]))
+        return (*split, torch.from_numpy(lengths)) if config.clip_lengths else split
     x, lengths = _feature_arrays(source)
     with np.load(source, allow_pickle=False) as stored:
         key = "y_test" if "x_test" in stored.files else "y"
@@ -145,11 +147,12 @@ def classify(config, task, inputs: list[str], top: int = 3) -> list[dict]:
                                ".npy/.npz features")
         files = _wav_files(inputs)
         try:
-            features = audio_features(files, n)
+            features, lengths = audio_features(files, n, lengths=True)
         except DataError as err:
             raise PredictError(str(err)) from None
         names = [str(f) for f in files]
-        batches.append((torch.from_numpy(features), None))
+        batches.append((torch.from_numpy(features),
+                        torch.from_numpy(lengths) if config.clip_lengths else None))
     rows = []
     with torch.no_grad():
         probs = torch.cat([task(x, lengths).softmax(1) for x, lengths in batches])

@@ -43,7 +43,7 @@ def cmd_evaluate(args) -> int:
         if config.task != "classification":
             raise ConfigError("--data scores a classifier on new labelled data; this run is "
                               f"a {config.task} run")
-        test = labelled(task, args.data)
+        test = labelled(config, task, args.data)
     else:
         test = build_data(config, progress=not args.quiet)[2]
     scores = task.evaluate(test)

@@ -104,6 +104,14 @@ def frames_of(samples: int, sample_rate: int = SAMPLE_RATE) -> int:
     return 1 if samples <= window else 1 + math.ceil((samples - window) / hop)
 
 
+def unpadded_frames(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> int:
+    """``frames_of`` the clip up to its last sample that is not exactly 0: a recording is
+    never exactly silent, zero padding is (the canonical Google-12 test set comes padded to
+    1 s in its files)."""
+    nonzero = np.flatnonzero(samples)
+    return frames_of(int(nonzero[-1]) + 1 if len(nonzero) else 0, sample_rate)
+
+
 def log_mel(wav: np.ndarray, sample_rate: int = SAMPLE_RATE,
             num_filters: int = 32) -> np.ndarray:
     """Log Mel filter bank of one clip [samples] -> float32 [99, num_filters], or of a batch

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..progress import bars_off
-from .audio import SAMPLE_RATE, fit_length, log_mel, read_wav
+from .audio import SAMPLE_RATE, fit_length, log_mel, read_wav, unpadded_frames
 from .cache import cache_key, cached_arrays, file_signature
 from .mnist import DataError
 
@@ -240,8 +240,10 @@ def read_clip(path: str | Path, rate: int | None = None) -> np.ndarray:
 LOW_RATE = 8000  # Hz: below it a clip has no energy in the Mel filters' upper half
 
 
-def audio_features(files: list[str | Path], num_filters: int = 32) -> np.ndarray:
-    """log_mel of each clip (resampled to 16 kHz, padded or cut to 1 s): [N, 99, n]. What
+def audio_features(files: list[str | Path], num_filters: int = 32, lengths: bool = False):
+    """log_mel of each clip (resampled to 16 kHz, padded or cut to 1 s): [N, 99, n], and
+    with ``lengths`` the frames each fills before its zero padding (``unpadded_frames``,
+    [N]: the reading of ``clip_lengths``). What
     the features lose is said on stderr: clips cut to their first second, clips sampled
     below 8 kHz (the filters above rate / 2 see nothing), digitally silent clips (every
     energy at log(eps), unlike recorded silence)."""
@@ -259,7 +261,10 @@ def audio_features(files: list[str | Path], num_filters: int = 32) -> np.ndarray
         if found:
             note(f"{len(found)} clip(s) {what} (e.g. {Path(found[0][0]).name}: "
                  f"{found[0][1]})")
-    return log_mel(np.stack([fit_length(c) for c in clips]), num_filters=num_filters)
+    features = log_mel(np.stack([fit_length(c) for c in clips]), num_filters=num_filters)
+    if not lengths:
+        return features
+    return features, np.array([unpadded_frames(c) for c in clips], dtype=np.int64)
 
 
 def audio_folder_clips(root: str | Path) -> tuple[list[str], np.ndarray, list[str]]:

@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..progress import bars_off
-from .audio import SAMPLE_RATE, frames_of, log_mel, read_wav
+from .audio import SAMPLE_RATE, log_mel, read_wav, unpadded_frames
 from .cache import cache_key, cached_arrays, file_signature
 from .mnist import DataError
 
@@ -155,18 +155,10 @@ def _read_clip(entry: str) -> np.ndarray:
     return samples
 
 
-def _unpadded(samples: np.ndarray) -> int:
-    """Samples up to the last one that is not exactly 0."""
-    nonzero = np.flatnonzero(samples)
-    return int(nonzero[-1]) + 1 if len(nonzero) else 0
-
-
 def featurize(files: list[str], num_filters: int = 32, progress: bool = True,
               chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """log_mel of every clip, [N, 99, num_filters] float32, with a progress bar, and the
-    frames each clip fills before its zero padding (``frames_of`` of the samples up to the
-    last that is not 0: a recording is never exactly silent, padding is; the canonical
-    Google-12 test set comes padded to 1 s in its files), [N] int64."""
+    frames each clip fills before its zero padding (``unpadded_frames``), [N] int64."""
     from tqdm.auto import tqdm
 
     out = np.empty((len(files), 99, num_filters), dtype=np.float32)
@@ -178,7 +170,7 @@ def featurize(files: list[str], num_filters: int = 32, progress: bool = True,
             out[start:start + len(clips)] = log_mel(np.stack(
                 [np.pad(c[:SAMPLE_RATE], (0, max(0, SAMPLE_RATE - len(c)))) for c in clips]),
                 num_filters=num_filters)
-            lengths[start:start + len(clips)] = [frames_of(_unpadded(c)) for c in clips]
+            lengths[start:start + len(clips)] = [unpadded_frames(c) for c in clips]
             bar.update(len(clips))
     return out, lengths
 
