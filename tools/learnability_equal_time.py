@@ -27,6 +27,7 @@ from unfoldrnn.config import TrainConfig
 from unfoldrnn.experiments.intervals import accuracy_interval, difference_interval
 from unfoldrnn.experiments.learnability import SEEDS, SUITE, cell_config, suite_data
 from unfoldrnn.experiments.seeds import seeded
+from unfoldrnn.runs import read_metrics
 from unfoldrnn.tasks import ClassificationTask
 from unfoldrnn.train import train_run
 
@@ -34,7 +35,7 @@ REFERENCE = "gru"
 
 
 def metrics_of(run: Path) -> dict:
-    return json.loads((run / "metrics.json").read_text())
+    return read_metrics(run / "metrics.json")
 
 
 def seconds_per_epoch(folder: Path, task: str, model: str) -> float:
