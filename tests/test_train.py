@@ -382,3 +382,41 @@ def test_other_run_errors_are_not_taken_for_divergence(tmp_path, monkeypatch):
     with pytest.raises(RunError, match="cuda_graphs"):
         train_module.train_run(tiny(), tmp_path / "run")
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_one_process_at_a_time_trains_a_run_folder(tmp_path):
+    """While another process holds a run folder (runs.training_lock), ``fit`` is refused by
+    name and a sweep's ``train_run`` waits, then trains; a run refused before it wrote
+    leaves no folder behind."""
+    import subprocess
+    import sys
+    import threading
+
+    from unfoldrnn.runs import LOCK
+    from unfoldrnn.train import train_run
+
+    pytest.importorskip("fcntl")
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], "
+         "os.O_CREAT | os.O_RDWR); fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True);"
+         " sys.stdin.read()", str(run / LOCK)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunError, match="being trained by another process"):
+            fit(tiny(epochs=1), run, progress=False, log=lambda *_: None)
+        result = {}
+        waiter = threading.Thread(target=lambda: result.update(train_run(tiny(epochs=1), run)))
+        waiter.start()
+        waiter.join(3.0)
+        assert waiter.is_alive() and not (run / "config.json").exists()  # it waits
+    finally:
+        holder.communicate("")  # the holder ends: its lock is released
+    waiter.join(120)
+    assert "psnr" in result["test"] and (run / "metrics.json").exists()
+    assert fit(tiny(epochs=1), run, progress=False, log=lambda *_: None)["test"] == result["test"]
+    with pytest.raises(RunError, match="nothing to resume"):
+        fit(tiny(epochs=1), tmp_path / "refused", resume=True, progress=False)
+    assert not (tmp_path / "refused").exists()

@@ -94,6 +94,44 @@ def test_two_workers_share_one_study(tmp_path):
     assert done.stdout.count("wrote") == 1
 
 
+def test_a_worker_whose_trial_another_worker_failed_goes_on(tmp_path, monkeypatch):
+    """The race of a loaded machine, made without timing: while a trial trains, another
+    worker fails it (its heartbeat went stale) and Optuna refuses to tell its result; the
+    worker goes on until the study holds its trials, and other errors still surface."""
+    import optuna
+    from optuna.trial import TrialState
+
+    import unfoldrnn.train
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    base = TrainConfig(model="gru", num_sequences=40, split=(24, 8, 8), hidden_size=8,
+                       num_layers=1, epochs=1, frame_size=8, track_bound=False)
+    calls = []
+
+    def fit(config, run_dir, on_epoch, **_):
+        calls.append(run_dir)
+        on_epoch({"epoch": 1, "val_loss": 1.0 / len(calls)})
+        if len(calls) == 1:  # another worker fails this trial under our feet
+            study = optuna.load_study(study_name=tune.study_name(base), storage=storage)
+            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            study._storage.set_trial_state_values(running[0]._trial_id, TrialState.FAIL)
+
+    monkeypatch.setattr(unfoldrnn.train, "fit", fit)
+    tune.work(base, {"lr": {"low": 1e-4, "high": 1e-2, "log": True}}, tmp_path, 3, storage,
+              log=lambda *_: None)
+    study = optuna.load_study(study_name=tune.study_name(base), storage=storage)
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    assert states[0] == TrialState.FAIL and states.count(TrialState.COMPLETE) == 3
+
+    def broken(config, run_dir, on_epoch, **_):
+        raise AssertionError("a real bug")
+
+    monkeypatch.setattr(unfoldrnn.train, "fit", broken)
+    with pytest.raises(AssertionError, match="a real bug"):
+        tune.work(base, {"lr": {"low": 1e-4, "high": 1e-2, "log": True}}, tmp_path, 5,
+                  storage, log=lambda *_: None)
+
+
 def test_tune_on_postgresql(tmp_path):
     with postgres_cluster() as storage:
         out = tmp_path / "tune"

@@ -3,16 +3,23 @@
 A run folder holds ``config.json`` (what was asked: the run's identity), ``metrics.csv`` /
 ``metrics.json`` (one row per epoch, then the test metrics) and ``checkpoints/{last,best}.pt``,
 each written atomically (a temporary file, then a rename). A diverged run is a result:
-``record_divergence`` writes it down.
+``record_divergence`` writes it down. One process at a time trains a folder
+(``training_lock``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
 import os
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not on POSIX: no lock
+    fcntl = None
 
 import torch
 
@@ -192,6 +199,43 @@ def check_writable(folder: Path) -> None:
                 pass
 
 
+LOCK = ".training.lock"  # the file a run folder's training process holds locked
+_held: set[Path] = set()  # the run folders this process holds
+
+
+@contextlib.contextmanager
+def training_lock(run_dir: Path, wait: bool):
+    """Hold ``run_dir`` for one training process: an exclusive ``flock`` on RUN_DIR/LOCK,
+    which the system releases however the process ends (a kill included). Another process
+    waits for it (``wait``: a sweep's worker whose run another worker still trains) or is
+    refused by name; this process may take it again. A folder made here and left holding
+    nothing else (a run refused before it wrote) is removed again."""
+    run_dir = Path(run_dir).resolve()
+    if fcntl is None or run_dir in _held:
+        yield
+        return
+    check_writable(run_dir)
+    made = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / LOCK, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise RunError(f"{run_dir} is being trained by another process; wait for it to "
+                           "end, or choose another --out") from None
+        _held.add(run_dir)
+        try:
+            yield
+        finally:
+            _held.discard(run_dir)
+            if made and [p.name for p in run_dir.iterdir()] == [LOCK]:
+                (run_dir / LOCK).unlink()
+                run_dir.rmdir()
+    finally:
+        os.close(fd)
+
+
 def check_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> str:
     """What ``run_dir`` allows for ``config``, checked before anything is loaded or written.
 
@@ -207,7 +251,7 @@ def check_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> str:
     if not config_path.exists():
         if resume:
             raise RunError(f"nothing to resume: {config_path} not found")
-        if run_dir.exists() and any(run_dir.iterdir()):
+        if run_dir.exists() and any(p.name != LOCK for p in run_dir.iterdir()):
             raise RunError(f"{run_dir} is not empty and holds no run; choose a new --out")
         return "new"
     existing = _read_run_config(config_path)

@@ -7,6 +7,7 @@ the uninterrupted run would have computed.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -41,6 +42,7 @@ from .runs import (
     reusable_metrics,
     run_dir_epoch,
     save_checkpoint,
+    training_lock,
     write_run_config,
     write_text,
 )
@@ -167,9 +169,10 @@ def fit(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress
     """
     ranks = Ranks()
     try:
-        return _fit(config, Path(run_dir), resume, progress if ranks.main else False,
-                    log if ranks.main else (lambda *_: None), stop_after, ranks, on_epoch,
-                    evaluate_test)
+        with training_lock(run_dir, wait=False) if ranks.main else contextlib.nullcontext():
+            return _fit(config, Path(run_dir), resume, progress if ranks.main else False,
+                        log if ranks.main else (lambda *_: None), stop_after, ranks,
+                        on_epoch, evaluate_test)
     except KeyboardInterrupt:
         if not (Path(run_dir) / "checkpoints" / "last.pt").exists():
             raise Interrupted("interrupted before the first epoch ended: nothing was saved; "
@@ -183,15 +186,17 @@ def fit(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress
 def train_run(config: TrainConfig, run_dir: str | Path, progress: bool = False) -> dict:
     """A finished run's metrics, if ``run_dir`` holds this very config finished; otherwise
     train it quietly (resuming what an interrupted call left) and return its metrics. A run
-    of other settings in ``run_dir`` is refused (``reusable_metrics``). The sweeps' unit."""
-    metrics = reusable_metrics(config, run_dir)
-    if metrics is None:
-        try:
-            fit(config, run_dir, resume=(Path(run_dir) / "checkpoints" / "last.pt").exists(),
-                progress=progress, log=lambda *_: None)
-        except Diverged as err:
-            record_divergence(config, Path(run_dir), str(err), err.epoch)
-        metrics = finished_metrics(run_dir)
+    of other settings in ``run_dir`` is refused (``reusable_metrics``). The sweeps' unit: a
+    run that another process is training is waited for (``training_lock``), then reused."""
+    with training_lock(run_dir, wait=True):
+        metrics = reusable_metrics(config, run_dir)
+        if metrics is None:
+            try:
+                fit(config, run_dir, resume=(Path(run_dir) / "checkpoints" / "last.pt").exists(),
+                    progress=progress, log=lambda *_: None)
+            except Diverged as err:
+                record_divergence(config, Path(run_dir), str(err), err.epoch)
+            metrics = finished_metrics(run_dir)
     return metrics
 
 

@@ -217,6 +217,7 @@ def work(base: TrainConfig, space: dict, out: Path, trials: int, storage: str,
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
+    from .experiments.study import lost_to_stale_heartbeat
     from .train import RunError, fit
 
     study = study_of(base, storage, sampler, trials)
@@ -248,9 +249,14 @@ def work(base: TrainConfig, space: dict, out: Path, trials: int, storage: str,
         return best
 
     finished = (TrialState.COMPLETE, TrialState.PRUNED)
-    if len(study.get_trials(deepcopy=False, states=finished)) >= trials:
-        return  # a rerun of a finished search trains nothing more
-    study.optimize(objective, callbacks=[MaxTrialsCallback(trials, states=finished)])
+    # a rerun of a finished search trains nothing more
+    while len(study.get_trials(deepcopy=False, states=finished)) < trials:
+        try:
+            study.optimize(objective, callbacks=[MaxTrialsCallback(trials, states=finished)])
+        except (optuna.exceptions.UpdateFinishedTrialError, ValueError,
+                AssertionError) as err:  # another worker failed our trial: go on
+            if not lost_to_stale_heartbeat(err):
+                raise
 
 
 def _seconds(trial) -> float | None:

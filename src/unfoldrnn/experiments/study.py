@@ -54,6 +54,18 @@ def _storage(url: str, attempts: int = 5):
             time.sleep(0.5 + random.random())
 
 
+def lost_to_stale_heartbeat(err: Exception) -> bool:
+    """Did Optuna refuse to finish our trial because another worker failed it first? A
+    loaded machine let our heartbeat go stale, and the other worker failed the trial and
+    enqueued it again. Optuna says so in one of three ways: UpdateFinishedTrialError,
+    "Cannot tell a FAIL (or COMPLETE) trial", or its "Should not reach" after that tell."""
+    import optuna
+
+    return isinstance(err, optuna.exceptions.UpdateFinishedTrialError) or (
+        isinstance(err, (ValueError, AssertionError))
+        and any(m in str(err) for m in ("Cannot tell a", "Should not reach")))
+
+
 def default_storage(out: str | Path, spec: Table) -> str:
     folder = Path(out).resolve() / spec.folder
     folder.mkdir(parents=True, exist_ok=True)
@@ -132,12 +144,8 @@ def work(table: str, scale: str, out: str | Path, storage: str | None = None,
                 study.optimize(objective, n_trials=1)
             except (optuna.exceptions.UpdateFinishedTrialError, ValueError,
                     AssertionError) as err:
-                # a loaded machine let our heartbeat go stale: another worker failed our
-                # trial and enqueued it again; its run folder is finished and will be reused.
-                # Optuna says so in one of three ways: UpdateFinishedTrialError, "Cannot tell
-                # a FAIL trial", or its "Should not reach" after that failed tell
-                if not isinstance(err, optuna.exceptions.UpdateFinishedTrialError) and not \
-                        any(m in str(err) for m in ("Cannot tell a", "Should not reach")):
+                # its run folder is finished (or trained by the retry) and will be reused
+                if not lost_to_stale_heartbeat(err):
                     raise
         elif any(t.state == TrialState.RUNNING for t in trials):
             time.sleep(HEARTBEAT_S)  # another worker's run: it finishes or goes stale
