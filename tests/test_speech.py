@@ -87,6 +87,57 @@ def test_speaker_split_of_the_canonical_test_set():
     assert len(labels) == 12 and min(labels.values()) == 396
 
 
+def test_speaker_folds_test_disjoint_tenths_of_the_speakers(tmp_path):
+    """Fold k tests the speakers whose hash percent is in [10 + 10 k, 20 + 10 k) mod 100 and
+    validates on the tenth before: ten folds test every speaker once, fold 0 is the
+    canonical split, and no speaker is in two splits of a fold."""
+    names = [f"{k:08x}" for k in range(2000)]
+    tested = collections.Counter()
+    for fold in range(sc.FOLDS):
+        splits = {n: sc._split_by_hash(n, fold) for n in names}
+        for n, split in splits.items():
+            p = sc._percent(n)
+            want = "test" if (p - 10 - 10 * fold) % 100 < 10 else \
+                "valid" if (p - 10 * fold) % 100 < 10 else "train"
+            assert split == want
+            tested[n] += split == "test"
+            # the fold before tests what this one validates on
+            assert (split == "valid") == (sc._split_by_hash(n, (fold - 1) % sc.FOLDS) == "test")
+        assert 0.06 < sum(s == "test" for s in splits.values()) / len(names) < 0.14
+    assert set(tested.values()) == {1}
+    assert all(sc._split_by_hash(n) == sc._split_by_hash(n, 0) for n in names)
+    root = tiny_test_set(tmp_path / "g12", per_split=(2, 1, 1)) if TEST_SET.exists() else None
+    if root is not None:
+        folds = [find_clips(root, fold=k) for k in range(sc.FOLDS)]
+        assert folds[0] == find_clips(root)
+        for clips in folds:
+            speakers = collections.defaultdict(set)
+            for path, _, split in clips:
+                speakers[sc.speaker_of(path)].add(split)
+            assert all(len(s) == 1 for s in speakers.values())
+        assert sum(sum(s == "test" for *_, s in c) for c in folds) == len(folds[0])
+        k = next(k for k in range(1, sc.FOLDS) if {s for *_, s in folds[k]} == set(sc.SPLITS))
+        test = SpeechCommands(root, "test", fold=k, progress=False)
+        assert test.files == [f for f, _, s in folds[k] if s == "test"]
+        from unfoldrnn.config import TrainConfig
+        from unfoldrnn.tasks import ClassificationTask
+
+        config = TrainConfig(task="classification", data=str(root), model="gru", speaker_fold=k)
+        splits = ClassificationTask.load_data(config, progress=False)
+        assert torch.equal(splits[2][1], test.labels) and len(splits[1][1]) == sum(
+            s == "valid" for *_, s in folds[k])
+        assert ClassificationTask.test_groups(config) == [sc.speaker_of(f) for f in test.files]
+    with pytest.raises(DataError, match="speaker fold must be an integer from 0 to 9"):
+        find_clips(tmp_path, fold=10)
+
+
+@needs_data
+def test_speaker_folds_are_refused_where_lists_fix_the_splits():
+    with pytest.raises(DataError, match="official layout, whose lists fix the splits"):
+        find_clips(SAMPLE, "google30", fold=1)
+    assert find_clips(SAMPLE, "google30", fold=0) == find_clips(SAMPLE, "google30")
+
+
 @needs_data
 def test_official_layout_uses_the_official_lists():
     test = SpeechCommands(SAMPLE, "test", "google30", progress=False)
@@ -242,3 +293,24 @@ def test_predict_reads_a_clip_at_its_length_where_the_run_did(tmp_path):
             want = task(x, torch.from_numpy(lengths) if clip_lengths else None).softmax(1)
         assert [r["probability"] for r in rows] == pytest.approx(want.max(1).values.tolist())
         assert len(labelled(config, task, tmp_path)) == (3 if clip_lengths else 2)
+
+
+def test_speaker_fold_is_a_classification_setting_of_the_google12_test_set(tmp_path):
+    """A run made before the key existed is the same run as speaker_fold = 0, another fold is
+    another run; a fold out of range or on your own data is refused by name."""
+    from unfoldrnn.config import ConfigError, TrainConfig
+    from unfoldrnn.runs import config_differences
+    from unfoldrnn.tasks import ClassificationTask
+
+    old = {"task": "classification", "data": str(tmp_path), "model": "gru", "epochs": 3}
+    assert config_differences(old, {**old, "speaker_fold": 0}) == {}
+    assert config_differences(old, {**old, "speaker_fold": 2}) == {"speaker_fold": (0, 2)}
+    with pytest.raises(ConfigError, match="speaker_fold must be from 0 to 9, got 10"):
+        TrainConfig(**old, speaker_fold=10)
+    with pytest.raises(ConfigError, match="speaker_fold applies to task classification"):
+        TrainConfig(task="language_model", data=str(tmp_path), speaker_fold=1)
+    arrays = tmp_path / "own.npz"
+    np.savez(arrays, x=np.zeros((20, 5, 2), np.float32), y=np.arange(20) % 2)
+    config = TrainConfig(task="classification", data=str(arrays), model="gru", speaker_fold=1)
+    with pytest.raises(DataError, match="speaker_fold applies to the Google-12 test set"):
+        ClassificationTask.load_data(config, progress=False)

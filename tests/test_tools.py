@@ -3,6 +3,7 @@ projection of tools/sharpness.py, the equal-time budget of tools/learnability_eq
 
 import importlib.util
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,43 @@ def test_the_equal_time_budget_is_the_epochs_in_grus_time(tmp_path, monkeypatch)
     assert equal_time.budget(tmp_path, "task", "fast") == round(30 * 7.7 / 2.7) == 86
     assert equal_time.budget(tmp_path, "task", "slow") == 30  # never fewer than the table's
 
+
+
+def test_speaker_folds_pool_every_folds_own_test_clips(tmp_path, capsys):
+    """tools/speaker_folds.py: per fold, each model's accuracy on that fold's test clips;
+    pooled, every clip counted once under its own fold's model; a fold where a model's run
+    diverged or is missing is named and left out."""
+    from unfoldrnn.data import find_clips
+
+    from speech import TEST_SET, tiny_test_set
+
+    if not TEST_SET.exists():
+        pytest.skip("no Speech Commands copy")
+    speaker_folds = tool("speaker_folds")
+    data = tmp_path / "data"
+    root = tiny_test_set(data / speaker_folds.SPEECH, per_split=(12, 1, 1))
+    table, folds = tmp_path / "table", tmp_path / "folds"
+    right, clips, rows = dict.fromkeys(speaker_folds.MODELS, 0), 0, {}
+    for fold in range(10):
+        test = [f for f, _, s in find_clips(root, fold=fold) if s == "test"]
+        for k, model in enumerate(speaker_folds.MODELS):
+            if fold == 5 and model == "l1l1":
+                continue  # still training: no test outcomes
+            outcomes = "".join("1" if (i + fold) % (k + 2) else "0" for i in range(len(test)))
+            run = speaker_folds.run_folder(table, folds, model, fold)
+            run.mkdir(parents=True)
+            metrics = {"test_outcomes": outcomes}
+            if fold == 7 and model == "reweighted":
+                metrics = {"diverged": "the loss is 1e4", "test": {"accuracy": math.nan}}
+            (run / "metrics.json").write_text(json.dumps(metrics))
+            if fold not in (5, 7):
+                right[model] += outcomes.count("1")
+                rows.setdefault(fold, []).append(f"{100 * outcomes.count('1') / len(test):.1f}")
+        clips += len(test) if fold not in (5, 7) else 0
+    speaker_folds.main(str(table), str(folds), str(data))
+    out = capsys.readouterr().out
+    assert "8 folds; left out: fold 5 (l1l1 no run); 7 (reweighted diverged)" in out
+    for fold, cells in rows.items():
+        assert [c.strip() for c in out.split(f"\n| {fold} | ")[1].split("|")[2:5]] == cells
+    for model in speaker_folds.MODELS:
+        assert f"* {model}: {100 * right[model] / clips:.1f} [" in out

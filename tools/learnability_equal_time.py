@@ -20,11 +20,14 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from unfoldrnn.config import TrainConfig
-from unfoldrnn.experiments.intervals import accuracy_interval, difference_interval
+from unfoldrnn.experiments.intervals import (
+    accuracy_interval,
+    difference_interval,
+    outcome_rows,
+)
 from unfoldrnn.experiments.learnability import SEEDS, SUITE, cell_config, suite_data
 from unfoldrnn.experiments.seeds import seeded
 from unfoldrnn.runs import read_metrics
@@ -56,18 +59,12 @@ def run(task: str, model: str, seed: int, data: str, epochs: int, run_dir: str) 
     train_run(TrainConfig.from_dict({**config.to_dict(), "epochs": epochs}), run_dir)
 
 
-def outcomes(runs: list[Path]) -> np.ndarray | None:
-    rows = [metrics_of(r).get("test_outcomes") for r in runs]
-    if any(row is None for row in rows):
-        return None
-    return np.array([[c == "1" for c in row] for row in rows], dtype=float)
-
-
 def cell(runs: list[Path], reference: list[Path], groups) -> dict:
     accuracies = [metrics_of(r)["test"]["accuracy"] for r in runs]
     row = {"mean": statistics.mean(accuracies), "std": statistics.stdev(accuracies),
            "best_epochs": [metrics_of(r)["best_epoch"] for r in runs]}
-    mine, theirs = outcomes(runs), outcomes(reference)
+    mine = outcome_rows([metrics_of(r) for r in runs])
+    theirs = outcome_rows([metrics_of(r) for r in reference])
     if mine is not None and theirs is not None:
         if groups is None:
             groups = list(range(mine.shape[1]))

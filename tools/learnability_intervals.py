@@ -6,15 +6,17 @@ FOLDER:MODEL, each against the GRU of its own folder.
     python tools/learnability_intervals.py results/learnability ../shared/data [FOLDER ...]
 """
 
-import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from unfoldrnn.config import TrainConfig
-from unfoldrnn.experiments.intervals import accuracy_interval, difference_interval
+from unfoldrnn.experiments.intervals import (
+    accuracy_interval,
+    difference_interval,
+    outcome_rows,
+)
 from unfoldrnn.experiments.learnability import SPEECH, SUITE
+from unfoldrnn.runs import read_metrics
 from unfoldrnn.tasks import ClassificationTask
 
 
@@ -26,10 +28,10 @@ def main(folder: str, data: str, *more: str) -> None:
     for label, where in folders.items():
         for run in sorted(where.iterdir()):
             if (run / "metrics.json").exists():
-                metrics = json.loads((run / "metrics.json").read_text())
-                row = [c == "1" for c in metrics["test_outcomes"]]
-                outcomes.setdefault(label + run.name.split("-seed")[0], []).append(row)
-    outcomes = {m: np.array(rows, dtype=float) for m, rows in outcomes.items()}
+                metrics = read_metrics(run / "metrics.json")
+                outcomes.setdefault(label + run.name.split("-seed")[0], []).append(metrics)
+    outcomes = {m: rows for m, runs in outcomes.items()
+                if (rows := outcome_rows(runs)) is not None}  # runs that recorded them
     print(f"Google-12, d = {SUITE['google12'][1]}: test accuracy, 95% interval over seeds and "
           f"{len(set(groups))} test speakers")
     for model, rows in sorted(outcomes.items(), key=lambda kv: -kv[1].mean()):

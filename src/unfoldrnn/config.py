@@ -14,7 +14,7 @@ import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from .data import CLASS_SETS
+from .data import CLASS_SETS, FOLDS
 from .data.own import own_source
 from .models import MODELS
 from .tasks import TASKS as TASK_CLASSES
@@ -71,6 +71,10 @@ class TrainConfig:
     # Speech Commands: read each clip's state at its last real frame, not after the zero
     # padding that brings clips under 1 s to 99 frames (default false: the papers' reading)
     clip_lengths: bool | None = None
+    # the canonical Google-12 test set: which tenth of its speakers is the test split (0-9;
+    # the validation split is the tenth before it; 0: the split every table uses), for
+    # cross-validation over speakers
+    speaker_fold: int | None = None
     # language model (paper 000)
     embedding_size: int | None = None  # n = n0 of the unfolding models (A = I)
     bptt: int | None = None  # words per window of truncated back-propagation through time
@@ -158,6 +162,9 @@ class TrainConfig:
             if self.classes not in CLASS_SETS:
                 raise ConfigError(f"unknown class set {self.classes!r}; choose one of: "
                                   f"{', '.join(CLASS_SETS)}")
+        if self.speaker_fold is not None and not 0 <= self.speaker_fold < FOLDS:
+            raise ConfigError(f"speaker_fold must be from 0 to {FOLDS - 1}, got "
+                              f"{self.speaker_fold!r}")
         for name in ("hidden_size", "num_layers", "epochs", "batch_size", "lr_step",
                      "num_filters", "embedding_size", "bptt", "num_classes", "signal_size",
                      "vocab_size"):

@@ -12,7 +12,9 @@ Two folder layouts are understood:
 * **canonical Google-12 test set** (``speech_commands_test_set_v0.02``: 12 folders
   ``yes .. go _silence_ _unknown_``, no lists): split here into train / valid / test by
   speaker (the hash before ``_nohash_``; silence clips by file name), about 80 / 10 / 10,
-  so that no speaker is in two splits.
+  so that no speaker is in two splits. ``fold`` k = 1..9 rotates which tenth of the
+  speakers is tested (``FOLDS``: ten folds test disjoint tenths; fold 0 is the split every
+  table uses), for cross-validation over speakers.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ CLASS_SETS = {
 SPLITS = ("train", "valid", "test")
 _SPEAKER = re.compile(r"([0-9a-f]{8})_nohash_")
 FEATURE_VERSION = 3  # bump when the featurisation changes: old cache entries are ignored
+FOLDS = 10  # speaker folds of the canonical test set (``_split_by_hash``)
 
 
 def speaker_of(path: str | Path) -> str:
@@ -55,15 +58,17 @@ def _percent(name: str) -> int:
     return int(hashlib.sha1(name.encode()).hexdigest(), 16) % 100
 
 
-def _split_by_hash(name: str) -> str:
-    """Deterministic split of a name: ~10% valid, ~10% test, the rest train."""
-    p = _percent(name)
+def _split_by_hash(name: str, fold: int = 0) -> str:
+    """Deterministic split of a name: ~10% valid, ~10% test, the rest train. With the name's
+    hash percent p, fold k tests p in [10 + 10 k, 20 + 10 k) mod 100 and validates on the
+    tenth before it, so that folds 0..9 test disjoint tenths of the names."""
+    p = (_percent(name) - 10 * fold) % 100
     return "valid" if p < 10 else "test" if p < 20 else "train"
 
 
-def speaker_split(path: str | Path) -> str:
-    """The split of a clip's speaker (``_split_by_hash`` of its speaker hash)."""
-    return _split_by_hash(speaker_of(path))
+def speaker_split(path: str | Path, fold: int = 0) -> str:
+    """The split of a clip's speaker (``_split_by_hash`` of its speaker hash) in ``fold``."""
+    return _split_by_hash(speaker_of(path), fold)
 
 
 def _check_args(classes: str, split: str) -> None:
@@ -77,7 +82,7 @@ def _wavs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix == ".wav" and p.is_file())
 
 
-def _canonical_clips(root: Path, classes: str) -> list[tuple[str, int, str]]:
+def _canonical_clips(root: Path, classes: str, fold: int) -> list[tuple[str, int, str]]:
     """(file, label, split) of the canonical Google-12 test set, split by speaker."""
     if classes != "google12":
         raise DataError(f"{root} holds the canonical Google-12 test set (12 folders, no "
@@ -88,7 +93,7 @@ def _canonical_clips(root: Path, classes: str) -> list[tuple[str, int, str]]:
         folder = root / (f"_{name}_" if name in ("silence", "unknown") else name)
         if not folder.is_dir():
             raise DataError(f"{root} lacks the folder {folder.name} of the Google-12 test set")
-        clips += [(str(p), label, speaker_split(p)) for p in _wavs(folder)]
+        clips += [(str(p), label, speaker_split(p, fold)) for p in _wavs(folder)]
     return clips
 
 
@@ -127,16 +132,23 @@ def _official_clips(root: Path, classes: str) -> list[tuple[str, int, str]]:
     return clips
 
 
-def find_clips(root: str | Path, classes: str = "google12") -> list[tuple[str, int, str]]:
-    """Every clip of ``root`` as (file, label, split), in a fixed order."""
+def find_clips(root: str | Path, classes: str = "google12", fold: int = 0
+               ) -> list[tuple[str, int, str]]:
+    """Every clip of ``root`` as (file, label, split), in a fixed order; the canonical test
+    set's split in speaker fold ``fold`` (0..9)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"speech data folder not found: {root}")
     _check_args(classes, "train")
+    if not (isinstance(fold, int) and 0 <= fold < FOLDS):
+        raise DataError(f"speaker fold must be an integer from 0 to {FOLDS - 1}, got {fold!r}")
     if (root / "testing_list.txt").exists() and (root / "validation_list.txt").exists():
+        if fold:
+            raise DataError(f"{root} has the official layout, whose lists fix the splits; "
+                            "speaker folds apply to the canonical Google-12 test set")
         clips = _official_clips(root, classes)
     elif (root / "_silence_").is_dir() or (root / "_unknown_").is_dir():
-        clips = _canonical_clips(root, classes)
+        clips = _canonical_clips(root, classes, fold)
     else:
         raise DataError(f"{root} is not a Speech Commands folder: expected the official "
                         "layout (word folders, validation_list.txt, testing_list.txt) or the "
@@ -176,10 +188,11 @@ def featurize(files: list[str], num_filters: int = 32, progress: bool = True,
 
 
 def load_features(root: str | Path, classes: str = "google12", num_filters: int = 32,
-                  progress: bool = True) -> dict[str, np.ndarray]:
-    """Features, labels and splits of every clip of ``root``, cached on disk (``data.cache``)
-    and keyed by the files (names, sizes, times) and the featurisation settings."""
-    clips = find_clips(root, classes)
+                  progress: bool = True, fold: int = 0) -> dict[str, np.ndarray]:
+    """Features, labels and splits (in speaker ``fold``) of every clip of ``root``, the
+    features cached on disk (``data.cache``) and keyed by the files (names, sizes, times)
+    and the featurisation settings."""
+    clips = find_clips(root, classes, fold)
     files = [c[0] for c in clips]
     sources = sorted({Path(f.partition("#")[0]) for f in files})
     key = cache_key("speech", FEATURE_VERSION, num_filters, files, file_signature(sources))
@@ -187,14 +200,13 @@ def load_features(root: str | Path, classes: str = "google12", num_filters: int 
     def compute() -> dict:
         features, lengths = featurize(files, num_filters, progress)
         return {"features": features, "lengths": lengths, "files": np.array(files),
-                "labels": np.array([c[1] for c in clips], dtype=np.int64),
-                "splits": np.array([c[2] for c in clips])}
+                "labels": np.array([c[1] for c in clips], dtype=np.int64)}
 
     arrays = cached_arrays(key, compute)
     if arrays["features"].shape != (len(files), 99, num_filters) or \
             list(arrays["files"]) != files:
         raise DataError(f"feature cache for {root} does not match its files; delete it")
-    return arrays
+    return {**arrays, "splits": np.array([c[2] for c in clips])}
 
 
 class SpeechCommands(Dataset):
@@ -204,12 +216,13 @@ class SpeechCommands(Dataset):
     tensor, ``.features`` a float32 tensor [N, 99, num_filters] of raw log Mel energies
     (the task normalises them with the training split's statistics), ``.lengths`` the frames
     each clip fills before its zero padding to 1 s (int64 [N]), ``.classes`` the names.
+    ``fold``: the canonical test set's speaker fold (``find_clips``).
     """
 
     def __init__(self, root: str | Path, split: str = "train", classes: str = "google12",
-                 num_filters: int = 32, progress: bool = True):
+                 num_filters: int = 32, progress: bool = True, fold: int = 0):
         _check_args(classes, split)
-        arrays = load_features(root, classes, num_filters, progress)
+        arrays = load_features(root, classes, num_filters, progress, fold)
         keep = arrays["splits"] == split
         self.root, self.split, self.classes = Path(root), split, CLASS_SETS[classes]
         self.files = [str(f) for f in arrays["files"][keep]]

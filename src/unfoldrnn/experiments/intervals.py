@@ -77,6 +77,16 @@ def difference_interval(outcomes_a, outcomes_b, groups, seed: int = 0,
             "level": level}
 
 
+def outcome_rows(metrics: list[dict]) -> np.ndarray | None:
+    """Runs' per-example test outcomes [S, N] (1 right, 0 wrong), from the ``test_outcomes``
+    string of 0s and 1s that each run's metrics record; None where a run lacks them (made
+    before they were recorded, diverged, or still training)."""
+    rows = [m.get("test_outcomes") for m in metrics]
+    if not rows or not all(rows):
+        return None
+    return np.array([[c == "1" for c in row] for row in rows], dtype=float)
+
+
 def interval_lines(runs: dict[tuple, list[dict]], groups, labels: dict,
                    value_name: str) -> list[str]:
     """Markdown of each cell's interval and the called differences at each swept value.
@@ -89,9 +99,9 @@ def interval_lines(runs: dict[tuple, list[dict]], groups, labels: dict,
              "models) excludes 0.", ""]
     outcomes = {}
     for key, metrics in runs.items():
-        rows = [m.get("test_outcomes") for m in metrics if "diverged" not in m]
-        if rows and all(rows):
-            outcomes[key] = np.array([[c == "1" for c in row] for row in rows], dtype=float)
+        rows = outcome_rows([m for m in metrics if "diverged" not in m])
+        if rows is not None:
+            outcomes[key] = rows
     if not outcomes:
         return ["No per-example test outcomes were recorded for these runs (made before "
                 "they were): no intervals."]

@@ -47,7 +47,8 @@ class ClassificationTask(Task):
     monitor = "accuracy"
     maximize = True
     unfolding_step = 1.0  # paper 000 Sec. 4.1
-    keys = ("classes", "num_filters", "num_classes", "class_names", "clip_lengths")
+    keys = ("classes", "num_filters", "num_classes", "class_names", "clip_lengths",
+            "speaker_fold")
 
     @classmethod
     def defaults(cls, model: str) -> dict:
@@ -55,7 +56,8 @@ class ClassificationTask(Task):
         6e-3, the rate ``unfoldrnn tune`` chose on the validation split (at paper 000's 3e-4
         it stays near 22% in 12 epochs; results/tune/README.md)."""
         values = {**paper000_optimiser(model), "batch_size": 100, "classes": "google12",
-                  "num_filters": 32, "track_bound": True, "clip_lengths": False}
+                  "num_filters": 32, "track_bound": True, "clip_lengths": False,
+                  "speaker_fold": 0}
         if model == "fastgrnn":
             values["lr"] = 6e-3
         return values
@@ -113,13 +115,17 @@ class ClassificationTask(Task):
         padding where ``clip_lengths``), or your own data (``data.own``)."""
         if classification_source(config.data) == "speech":
             splits = [SpeechCommands(config.data, split, config.classes, config.num_filters,
-                                     progress) for split in ("train", "valid", "test")]
+                                     progress, config.speaker_fold)
+                      for split in ("train", "valid", "test")]
             if config.clip_lengths:
                 return tuple((d.features, d.labels, d.lengths) for d in splits)
             return tuple((d.features, d.labels) for d in splits)
         if config.clip_lengths:
             raise DataError("clip_lengths applies to Speech Commands folders; your own data "
                             "give their sequences' lengths themselves")
+        if config.speaker_fold:
+            raise DataError("speaker_fold applies to the Google-12 test set; your own data "
+                            "are split by data_seed (or by their own x_valid, x_test)")
         own = _own_data(config.data, config.data_seed, config.num_filters or 32, progress)
         for key, value in cls.data_settings(config, own.splits).items():
             if getattr(config, key) not in (None, value):
@@ -215,7 +221,7 @@ class ClassificationTask(Task):
         source = classification_source(config.data)
         if source == "speech":
             clips = SpeechCommands(config.data, split, config.classes, config.num_filters,
-                                   progress=False)
+                                   False, config.speaker_fold)
             return [speaker_of(f) for f in clips.files]
         if source == "arrays" and Path(config.data).is_file():
             with np.load(config.data, allow_pickle=False) as arrays:
