@@ -99,7 +99,8 @@ def test_speaker_folds_pool_every_folds_own_test_clips(tmp_path, capsys):
             outcomes = "".join("1" if (i + fold) % (k + 2) else "0" for i in range(len(test)))
             run = speaker_folds.run_folder(table, folds, model, fold)
             run.mkdir(parents=True)
-            metrics = {"test_outcomes": outcomes}
+            metrics = {"test_outcomes": outcomes,
+                       "config": {"num_layers": 1, "epochs": 30, "seed": 0}}
             if fold == 7 and model == "reweighted":
                 metrics = {"diverged": "the loss is 1e4", "test": {"accuracy": math.nan}}
             (run / "metrics.json").write_text(json.dumps(metrics))
@@ -107,8 +108,9 @@ def test_speaker_folds_pool_every_folds_own_test_clips(tmp_path, capsys):
                 right[model] += outcomes.count("1")
                 rows.setdefault(fold, []).append(f"{100 * outcomes.count('1') / len(test):.1f}")
         clips += len(test) if fold not in (5, 7) else 0
-    speaker_folds.main(str(table), str(folds), str(data))
+    speaker_folds.main(str(folds), str(data), str(table))
     out = capsys.readouterr().out
+    assert out.startswith(f"Google-12, d = 1, 30 epochs, the settings of {table} (seed 0)")
     assert "8 folds; left out: fold 5 (l1l1 no run); 7 (reweighted diverged)" in out
     for fold, cells in rows.items():
         assert [c.strip() for c in out.split(f"\n| {fold} | ")[1].split("|")[2:5]] == cells

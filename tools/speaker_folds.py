@@ -10,16 +10,16 @@ The folds' models share most of their training speakers, so the spread of the pe
 is not the standard error of their mean (Bengio & Grandvalet 2004); the pooled interval
 covers the test speakers' sampling, not the training seed's.
 
-    python tools/speaker_folds.py results/learnability results/speaker-folds ../shared/data \
-        [MODEL ...]
+    python tools/speaker_folds.py results/speaker-folds ../shared/data \
+        --fold0 results/learnability/google12 [--suffix S] [--models M ...] [--bar B]
 
-MODELs (default gru reweighted l1l1; the first is the reference): fold K's run is
-``FOLDS_DIR/MODEL-foldK``, fold 0's that or else the table's seed-0 run
-(``learnability/google12/MODEL``). A fold where a model's run diverged or is missing is
-left out of the comparison, and named.
+--models (default gru reweighted l1l1; the first is the reference): fold K's run is
+``FOLDS_DIR/MODEL-foldK``, fold 0's that or else the table's run ``FOLD0/MODEL`` + S
+(``--suffix -3`` for ``gru-3``). A fold where a model's run diverged or is missing is
+left out of the comparison, and named. ``--bar``: the gap the per-fold table counts.
 """
 
-import sys
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -50,23 +50,26 @@ def outcomes_of(run: Path) -> np.ndarray | str:
     return "no run" if rows is None else rows[0]
 
 
-def run_folder(table: Path, folds: Path, model: str, fold: int) -> Path:
+def run_folder(fold0: Path, folds: Path, model: str, fold: int, suffix: str = "") -> Path:
     own = folds / f"{model}-fold{fold}"
-    return table / "google12" / model if fold == 0 and not own.exists() else own
+    return fold0 / f"{model}{suffix}" if fold == 0 and not own.exists() else own
 
 
-def gap_line(name: str, gaps: list[float]) -> str:
+def gap_line(name: str, gaps: list[float], bar: float) -> str:
     g = np.array(gaps)
     return (f"| {name} | {100 * g.mean():+.1f} | {100 * g.std(ddof=1):.1f} | "
-            f"{100 * g.min():+.1f} | {100 * g.max():+.1f} | {(g > 0.05).sum()} of {len(g)} |")
+            f"{100 * g.min():+.1f} | {100 * g.max():+.1f} | {(g > bar / 100).sum()} of "
+            f"{len(g)} |")
 
 
-def main(table: str, folds: str, data: str, *models: str) -> None:
-    table, folds, models = Path(table), Path(folds), models or MODELS
-    reference = models[0]
+def main(folds: str, data: str, fold0: str, suffix: str = "", models=MODELS,
+         bar: float = 5.0) -> None:
+    folds, fold0, reference = Path(folds), Path(fold0), models[0]
     rows, pooled, groups, missing = [], {m: [] for m in models}, [], []
+    settings = read_metrics(run_folder(fold0, folds, reference, 0, suffix) / "metrics.json")
+    settings = settings["config"]
     for fold in range(FOLDS):
-        right = {m: outcomes_of(run_folder(table, folds, m, fold)) for m in models}
+        right = {m: outcomes_of(run_folder(fold0, folds, m, fold, suffix)) for m in models}
         lacking = [f"{m} {o}" for m, o in right.items() if isinstance(o, str)]
         if lacking:
             missing.append(f"{fold} ({', '.join(lacking)})")
@@ -84,8 +87,8 @@ def main(table: str, folds: str, data: str, *models: str) -> None:
         groups += [f"{fold}:{g}" for g in fold_groups]
     if not rows:
         raise SystemExit("no fold has a run of every model")
-    print(f"Google-12, d = 1, the learnability suite's settings (seed 0), cross-validated "
-          f"over speakers: {len(rows)} folds" +
+    print(f"Google-12, d = {settings['num_layers']}, {settings['epochs']} epochs, the settings of "
+          f"{fold0} (seed {settings['seed']}), cross-validated over speakers: {len(rows)} folds" +
           (f"; left out: fold {'; '.join(missing)}" if missing else "") + "\n")
     print("| fold | test clips | groups | " + " | ".join(models) + " | " +
           " | ".join(f"{reference} - {m}" for m in models[1:]) + " |")
@@ -95,10 +98,11 @@ def main(table: str, folds: str, data: str, *models: str) -> None:
               " | ".join(f"{100 * acc[m]:.1f}" for m in models) + " | " +
               " | ".join(f"{100 * (acc[reference] - acc[m]):+.1f}" for m in models[1:]) + " |")
     print(f"\nPer-fold gaps [points]: mean, std over folds, range, folds where {reference} "
-          "leads by more than 5\n")
-    print("| gap | mean | std | min | max | over 5 |\n|---|---|---|---|---|---|")
+          f"leads by more than {bar:g}\n")
+    print(f"| gap | mean | std | min | max | over {bar:g} |\n|---|---|---|---|---|---|")
     for m in models[1:]:
-        print(gap_line(f"{reference} - {m}", [acc[reference] - acc[m] for *_, acc in rows]))
+        print(gap_line(f"{reference} - {m}", [acc[reference] - acc[m] for *_, acc in rows],
+                       bar))
     stacked = {m: np.concatenate(o)[None] for m, o in pooled.items()}
     print(f"\nPooled over the folds' {len(groups)} test clips and {len(set(groups))} groups, "
           "95% interval over the groups:\n")
@@ -113,4 +117,12 @@ def main(table: str, folds: str, data: str, *models: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folds", help="the folder of the fold runs (MODEL-foldK)")
+    parser.add_argument("data", help="the folder holding speech_commands/")
+    parser.add_argument("--fold0", required=True, help="the table's run folders (fold 0)")
+    parser.add_argument("--suffix", default="", help="of the table's run names (-3: gru-3)")
+    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--bar", type=float, default=5.0, help="gap in points (default 5)")
+    args = parser.parse_args()
+    main(args.folds, args.data, args.fold0, args.suffix, tuple(args.models), args.bar)
