@@ -420,3 +420,8 @@ def test_one_process_at_a_time_trains_a_run_folder(tmp_path):
     with pytest.raises(RunError, match="nothing to resume"):
         fit(tiny(epochs=1), tmp_path / "refused", resume=True, progress=False)
     assert not (tmp_path / "refused").exists()
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    with pytest.raises(RunError, match="not empty and holds no run"):
+        fit(tiny(epochs=1), tmp_path / "taken", progress=False)
+    assert [p.name for p in (tmp_path / "taken").iterdir()] == ["notes.txt"]

@@ -208,8 +208,8 @@ def training_lock(run_dir: Path, wait: bool):
     """Hold ``run_dir`` for one training process: an exclusive ``flock`` on RUN_DIR/LOCK,
     which the system releases however the process ends (a kill included). Another process
     waits for it (``wait``: a sweep's worker whose run another worker still trains) or is
-    refused by name; this process may take it again. A folder made here and left holding
-    nothing else (a run refused before it wrote) is removed again."""
+    refused by name; this process may take it again. Where no run was written (a run
+    refused before it wrote), the folder is left as it was found."""
     run_dir = Path(run_dir).resolve()
     if fcntl is None or run_dir in _held:
         yield
@@ -217,6 +217,7 @@ def training_lock(run_dir: Path, wait: bool):
     check_writable(run_dir)
     made = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
+    made_lock = not (run_dir / LOCK).exists()
     fd = os.open(run_dir / LOCK, os.O_CREAT | os.O_RDWR, 0o644)
     try:
         try:
@@ -229,9 +230,10 @@ def training_lock(run_dir: Path, wait: bool):
             yield
         finally:
             _held.discard(run_dir)
-            if made and [p.name for p in run_dir.iterdir()] == [LOCK]:
-                (run_dir / LOCK).unlink()
-                run_dir.rmdir()
+            if made_lock and not (run_dir / "config.json").exists():
+                (run_dir / LOCK).unlink(missing_ok=True)
+                if made and not any(run_dir.iterdir()):
+                    run_dir.rmdir()
     finally:
         os.close(fd)
 
