@@ -108,6 +108,8 @@ def test_speaker_folds_pool_every_folds_own_test_clips(tmp_path, capsys):
                 right[model] += outcomes.count("1")
                 rows.setdefault(fold, []).append(f"{100 * outcomes.count('1') / len(test):.1f}")
         clips += len(test) if fold not in (5, 7) else 0
+    with pytest.raises(SystemExit, match="the reference's fold-0 run"):
+        speaker_folds.main(str(folds), str(data), str(table), suffix="-3")
     speaker_folds.main(str(folds), str(data), str(table))
     out = capsys.readouterr().out
     assert out.startswith(f"Google-12, d = 1, 30 epochs, the settings of {table} (seed 0)")

@@ -66,8 +66,10 @@ def main(folds: str, data: str, fold0: str, suffix: str = "", models=MODELS,
          bar: float = 5.0) -> None:
     folds, fold0, reference = Path(folds), Path(fold0), models[0]
     rows, pooled, groups, missing = [], {m: [] for m in models}, [], []
-    settings = read_metrics(run_folder(fold0, folds, reference, 0, suffix) / "metrics.json")
-    settings = settings["config"]
+    first = run_folder(fold0, folds, reference, 0, suffix) / "metrics.json"
+    if not first.exists():
+        raise SystemExit(f"{first} not found: the reference's fold-0 run (--fold0, --suffix)")
+    settings = read_metrics(first)["config"]
     for fold in range(FOLDS):
         right = {m: outcomes_of(run_folder(fold0, folds, m, fold, suffix)) for m in models}
         lacking = [f"{m} {o}" for m, o in right.items() if isinstance(o, str)]
